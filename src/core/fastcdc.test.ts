@@ -1,0 +1,247 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isMlstoreError } from '../errors.js';
+import {
+  Chunker,
+  CutResolver,
+  DEFAULT_CHUNK_PARAMS,
+  GEAR,
+  GEAR_WINDOW,
+  chunkBytes,
+  cutMasks,
+  findCandidates,
+  validateChunkParams,
+  type ChunkParams,
+} from './fastcdc.js';
+
+/**
+ * Deterministic test input, easy to reproduce elsewhere: the concatenation of
+ * SHA-256("mlstore-test-vector:<seed>:<i>") for i = 0, 1, 2 …, cut to `size` bytes.
+ */
+export function testBytes(seed: string, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0, off = 0; off < size; i++, off += 32) {
+    const block = createHash('sha256').update(`mlstore-test-vector:${seed}:${i}`).digest();
+    out.set(block.subarray(0, Math.min(32, size - off)), off);
+  }
+  return out;
+}
+
+const SMALL: ChunkParams = { min: 1024, avg: 4096, max: 16384 };
+const TINY: ChunkParams = { min: 64, avg: 256, max: 1024 };
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function chunksOf(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  let prev = 0;
+  return cuts.map((c) => {
+    const chunk = bytes.subarray(prev, c);
+    prev = c;
+    return chunk;
+  });
+}
+
+/** Parallel path: scan each segment independently, then resolve in order. */
+function parallelCuts(bytes: Uint8Array, params: ChunkParams, bounds: number[]): number[] {
+  const masks = cutMasks(params);
+  const r = new CutResolver(params);
+  const cuts: number[] = [];
+  let a = 0;
+  for (const b of [...bounds, bytes.length]) {
+    const ctxStart = Math.max(0, a - (GEAR_WINDOW - 1));
+    const c = findCandidates(bytes.subarray(ctxStart, b), ctxStart, masks, a - ctxStart);
+    cuts.push(...r.push(c, b));
+    a = b;
+  }
+  cuts.push(...r.finish(bytes.length));
+  return cuts;
+}
+
+describe('gear table and masks (format v1 constants)', () => {
+  it('are fixed', () => {
+    expect(GEAR[0]! >>> 0).toBe(0x5c683b7c);
+    expect(GEAR[255]! >>> 0).toBe(0xcb166482);
+    expect(sha(new Uint8Array(GEAR.buffer))).toBe('b47175ad15e2df994936ff114f2f089642ccc8d2a70875c4772956078917fd84');
+    const m = cutMasks(DEFAULT_CHUNK_PARAMS);
+    expect([m.strict >>> 0, m.loose >>> 0].map((x) => x.toString(16))).toEqual(['edb6edb6', 'edb6ed80']);
+  });
+  it('loose mask bits are a subset of the strict mask bits, with 4 fewer bits', () => {
+    for (let n = 7; n <= 25; n++) {
+      const m = cutMasks({ min: 64, avg: 2 ** n, max: 2 ** (n + 1) });
+      expect(m.loose & ~m.strict).toBe(0);
+      const bits = (x: number) => (x >>> 0).toString(2).replace(/0/g, '').length;
+      expect([bits(m.strict), bits(m.loose)]).toEqual([n + 2, n - 2]);
+    }
+  });
+});
+
+describe('golden vectors', () => {
+  it('small params (1 KiB / 4 KiB / 16 KiB) on 64 KiB', () => {
+    const bytes = testBytes('small', 64 * 1024);
+    const cuts = chunkBytes(bytes, SMALL);
+    expect(cuts).toEqual([4551, 7745, 11583, 16393, 20500, 25882, 28074, 32219, 37012, 40997, 45377, 50729, 53470, 58813, 64600, 65536]);
+    expect(chunksOf(bytes, cuts).map(sha)).toEqual([
+      'c9b1b9468af210e4ebaae005a914808ed9cdc5d95d2a88d8b6fb33485595bdd6',
+      '6f54ce0728cb204f13442e1679f266ed6346b3dc91dc974b67ef437a204b1f2f',
+      'a7afb0c2919ef2b5ba190068bd12a1e3c4b5c354f8c17f62e3b9d123ddc6e069',
+      '2fa31936dcd76b7db0563301d9c111633d3eb745a982441d05f3be8e6b102a59',
+      '2d5c0fad2e4fead0f888f012539ab4e77b98ea3f5c762f1c649b2f7e1c4a578a',
+      '6fc8fdd159b9c7c6f69534eda49037aa626d29f0c3d7769fac26ba720a941a0e',
+      'c28b95d2fd24fdd4d86231b79149e58ebbfdab88875575b30bfea2b6845e0592',
+      'a87fa47fe2620003404228f34d4f0d7ec4d8a88e1aee63e1d6624742e9a77245',
+      '1bd001a6c38d19858da74b20608f2eb3ca72035071a3ba47449ef1f7b44c4f97',
+      '9b5d25e2d0f3f7c5dc169a789b2744a1f284bd99472ffa9ade6c3925910d6495',
+      'c387720c91b00cf57ab006d7b8a4fc66645f2ee2c8ea39bed78c9c7c75667596',
+      '397d778eac92ebe06fc6a3581c1fb39f9609e754316c1d96b0d49e3a979c0718',
+      '2285b8da5ee740beeda0481c09cf8d1c5b61781f64799fa85ec79288ad8049a2',
+      '08b64253e844d433f206efa6e842f2f9df46d3c4d5eb101b8f5dfd18fdfd5424',
+      '4ddb4dd3718f1ac291570c98e526c92bafafdd3f8c7f8f6825b34503980a3a81',
+      '55b8f29504b2103b1b637ed843a59ad636e7574c5796eb326ba204d2298cdfeb',
+    ]);
+  });
+  it('default params (256 KiB / 1 MiB / 4 MiB) on 8 MiB', () => {
+    const bytes = testBytes('default', 8 * 1024 * 1024);
+    const cuts = chunkBytes(bytes, DEFAULT_CHUNK_PARAMS);
+    expect(cuts).toEqual([358048, 1446611, 2585311, 3866571, 5332087, 6016446, 7136722, 7897788, 8388608]);
+    expect(chunksOf(bytes, cuts).map(sha)).toEqual([
+      '6ea05016d708e149117abe7974041113ccc329ec9e97923f712442c7bb955f30',
+      'b2a8823563abf95723ed51a89ecc31354c11df668ca465c7bd3d906a47aeb4fb',
+      '1b50cdbb53602c35de336d46a78c76ae53ea214dfd1ab89c512e5a09770ec90c',
+      'e1421967e9d4e4579b27b6c0b120569e1b5242e22fe3c223bc0f6c90cfd155f9',
+      '169107b80b850cd8ac4c83a00c54710cfbfc22cb76ee4f6187aaa92092fea3ae',
+      '96846ca616fe3582b3bddc68e1053225150dff9dcd253bcb4a98d3b391567452',
+      'ff5a9861561df2b81f22194b3f25f062f5c58d381c70ab9fa08f483279cea371',
+      'a2b6a1127ec3cc30dca24561e62421cc74e3865dad8c48e802d943098f36da11',
+      '59d06a579195b2cde6bb2ec0335927b7ae0b87c106bf741efb022208d65b96e0',
+    ]);
+  });
+  it('edge sizes', () => {
+    expect(chunkBytes(new Uint8Array(0), SMALL)).toEqual([]);
+    expect(chunkBytes(new Uint8Array(1), SMALL)).toEqual([1]);
+    // all-zero input never meets a mask (hash is the constant sum of G[0] << i): forced cuts at max
+    expect(chunkBytes(new Uint8Array(40000), SMALL)).toEqual([16384, 32768, 40000]);
+  });
+});
+
+describe('parameter validation', () => {
+  const bad = [
+    { min: 63 },
+    { min: 4096, avg: 4096 },
+    { avg: 3000, min: 1024, max: 8192 },
+    { max: 64 * 1024 * 1024 + 1 },
+    { min: 1.5 },
+    { max: 1024 * 1024 },
+  ];
+  it.each(bad)('rejects %j with BAD_CONFIG', (p) => {
+    let err: unknown;
+    try {
+      validateChunkParams(p);
+    } catch (e) {
+      err = e;
+    }
+    expect(isMlstoreError(err, 'BAD_CONFIG')).toBe(true);
+  });
+  it('accepts the extremes', () => {
+    expect(validateChunkParams({ min: 64, avg: 128, max: 129 })).toEqual({ min: 64, avg: 128, max: 129 });
+    expect(validateChunkParams({ min: 64, avg: 32 << 20, max: 64 << 20 }).max).toBe(64 << 20);
+    expect(validateChunkParams()).toEqual(DEFAULT_CHUNK_PARAMS);
+  });
+});
+
+describe('properties', () => {
+  const input = fc.uint8Array({ minLength: 0, maxLength: 20000 });
+  const params = fc.constantFrom(TINY, { min: 100, avg: 512, max: 700 }, { min: 64, avg: 128, max: 129 });
+
+  it('chunks concatenate to the input and respect [min, max] except the last', () => {
+    fc.assert(
+      fc.property(input, params, (bytes, p) => {
+        const cuts = chunkBytes(bytes, p);
+        let prev = 0;
+        cuts.forEach((c, k) => {
+          const len = c - prev;
+          expect(len).toBeGreaterThan(0);
+          expect(len).toBeLessThanOrEqual(p.max);
+          if (k < cuts.length - 1) expect(len).toBeGreaterThanOrEqual(p.min);
+          prev = c;
+        });
+        expect(prev).toBe(bytes.length);
+      }),
+    );
+  });
+
+  it('streaming in arbitrary pieces gives the same cuts', () => {
+    fc.assert(
+      fc.property(input, params, fc.array(fc.nat(), { maxLength: 8 }), (bytes, p, splits) => {
+        const bounds = [...new Set(splits.map((s) => s % (bytes.length + 1)))].sort((x, y) => x - y);
+        const c = new Chunker(p);
+        const cuts: number[] = [];
+        let a = 0;
+        for (const b of [...bounds, bytes.length]) {
+          cuts.push(...c.push(bytes.subarray(a, b)));
+          a = b;
+        }
+        cuts.push(...c.finish());
+        expect(cuts).toEqual(chunkBytes(bytes, p));
+      }),
+    );
+  });
+
+  it('parallel candidates + resolver == sequential, for any segmentation', () => {
+    const noisy = fc.tuple(input, fc.nat({ max: 3 })).map(([b, k]) => {
+      // some runs of zeros and repeats, to exercise forced cuts at max
+      if (k === 0) b.fill(0, b.length >> 2, b.length >> 1);
+      return b;
+    });
+    fc.assert(
+      fc.property(noisy, params, fc.array(fc.nat(), { maxLength: 12 }), (bytes, p, splits) => {
+        const bounds = [...new Set(splits.map((s) => s % (bytes.length + 1)))].sort((x, y) => x - y);
+        expect(parallelCuts(bytes, p, bounds)).toEqual(chunkBytes(bytes, p));
+      }),
+    );
+  });
+
+  it('parallel == sequential on the golden inputs with many segment sizes', () => {
+    const bytes = testBytes('small', 256 * 1024);
+    const want = chunkBytes(bytes, SMALL);
+    for (const seg of [1, 7, 31, 32, 33, 1000, 1024, 4096, 5000, 65536]) {
+      const bounds: number[] = [];
+      for (let b = seg; b < bytes.length; b += seg) bounds.push(b);
+      expect(parallelCuts(bytes, SMALL, bounds)).toEqual(want);
+    }
+  });
+
+  it('inserting a few bytes changes only the chunks near the insertion', () => {
+    const base = testBytes('insert', 200 * 1024);
+    fc.assert(
+      fc.property(fc.nat({ max: base.length }), fc.uint8Array({ minLength: 1, maxLength: 16 }), (at, ins) => {
+        const edited = new Uint8Array(base.length + ins.length);
+        edited.set(base.subarray(0, at));
+        edited.set(ins, at);
+        edited.set(base.subarray(at), at + ins.length);
+        const before = new Set(chunksOf(base, chunkBytes(base, SMALL)).map(sha));
+        const after = chunksOf(edited, chunkBytes(edited, SMALL)).map(sha);
+        const changed = after.filter((id) => !before.has(id)).length;
+        expect(changed).toBeGreaterThanOrEqual(1);
+        expect(changed).toBeLessThanOrEqual(3);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('findCandidates', () => {
+  it('refuses a range without hash context', () => {
+    expect(() => findCandidates(new Uint8Array(100), 10, cutMasks(SMALL), 5)).toThrow(RangeError);
+  });
+  it('gives the same candidates at any alignment of the buffer', () => {
+    const bytes = testBytes('align', 50000);
+    const masks = cutMasks(TINY);
+    const want = findCandidates(bytes, 0, masks);
+    for (let shift = 1; shift < 8; shift++) {
+      const copy = new Uint8Array(bytes.length + shift);
+      copy.set(bytes, shift);
+      expect(findCandidates(copy.subarray(shift), 0, masks)).toEqual(want);
+    }
+  });
+});
