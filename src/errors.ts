@@ -34,6 +34,8 @@ export const USAGE_CODES = [
   'BAD_CONFIG',
   'NO_SUCH_REMOTE',
   'NO_KEY',
+  'INSECURE_KEY', // a private key file is readable by group/others: refused, fix with chmod 600
+  'NOT_FAST_FORWARD', // a branch update that loses commits or a tag move, without --force
 ] as const;
 
 /** The operation could not run (exit 3). */
