@@ -1,0 +1,460 @@
+/**
+ * Parallel ingest of one file: the whole-file SHA-256, the content-defined cuts and the SHA-256
+ * of every chunk, in one read of the file, with bounded memory (docs/chunking.md).
+ *
+ * The file is read into fixed windows of shared memory (SharedArrayBuffer). For each window the
+ * main thread hashes the bytes into the whole-file digest while a pool thread gear-scans the same
+ * memory for candidate cuts; a CutResolver turns the candidates, window by window in file order,
+ * into cuts; batches of finished chunks go to a pool thread to be hashed; then the caller's
+ * onChunk stores them. A window is reused once every chunk touching it has been stored.
+ *
+ * Worker loading: the worker entry is `chunk-worker.js` next to this module (dist/ after
+ * `npm run build`). When this module runs as TypeScript source (vitest), plain Node 20 cannot load
+ * a `.ts` worker, so the pool runs the very same job function in the main thread instead
+ * ("inline" mode): same windows, same resolver, same batching, only no threads. The threaded path
+ * is tested by compiling these files with tsc into a temporary directory (chunk-file.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CutResolver, GEAR_WINDOW, cutMasks, validateChunkParams, type Candidates, type ChunkParams, type CutMasks } from '../core/fastcdc.js';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece } from './chunk-worker.js';
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './chunk-worker.ts' : './chunk-worker.js', import.meta.url);
+
+export interface ChunkPoolOptions {
+  /** Number of threads; default os.availableParallelism(). */
+  threads?: number;
+  /** 'auto' (default): threads, unless running from .ts source; 'inline': no threads. */
+  mode?: 'auto' | 'threads' | 'inline';
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: ChunkJobResult) => void; reject: (e: unknown) => void }>;
+}
+
+/**
+ * A small, lazily started pool of chunking threads, reusable across files. Idle threads are
+ * unref'd so they never keep the process alive; `close()` terminates them (jobs still running
+ * are rejected). A closed pool restarts its threads if used again.
+ */
+export class ChunkPool {
+  readonly threads: number;
+  readonly inline: boolean;
+  private slots: Slot[] = [];
+  private nextId = 1;
+
+  constructor(options: ChunkPoolOptions = {}) {
+    this.threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
+    const mode = options.mode ?? 'auto';
+    this.inline = mode === 'inline' || (mode === 'auto' && FROM_SOURCE);
+  }
+
+  run(job: ChunkJob): Promise<ChunkJobResult> {
+    if (this.inline) {
+      return new Promise((resolve, reject) => {
+        setImmediate(() => {
+          try {
+            resolve(runChunkJob(job));
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+    }
+    const slot = this.pick();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, job });
+    });
+  }
+
+  async close(): Promise<void> {
+    const slots = this.slots;
+    this.slots = [];
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private pick(): Slot {
+    let best: Slot | undefined;
+    for (const s of this.slots) if (!best || s.pending.size < best.pending.size) best = s;
+    if (best && (best.pending.size === 0 || this.slots.length >= this.threads)) return best;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_URL, { workerData: { [CHUNK_WORKER_MARK]: true } });
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    const fail = (e: unknown): void => {
+      this.slots = this.slots.filter((s) => s !== slot);
+      const err = new MlstoreError('INTERNAL', 'A chunking thread failed', { cause: e });
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    };
+    worker.on('message', (msg: { id: number; result?: ChunkJobResult; error?: string }) => {
+      const p = slot.pending.get(msg.id);
+      if (!p) return;
+      slot.pending.delete(msg.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (msg.error !== undefined) p.reject(new MlstoreError('INTERNAL', `Chunking thread: ${msg.error}`));
+      else p.resolve(msg.result!);
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+let defaultPool: ChunkPool | undefined;
+
+/** The process-wide pool chunkFile uses when none is given (lazily created, never keeps Node alive). */
+export function defaultChunkPool(): ChunkPool {
+  return (defaultPool ??= new ChunkPool());
+}
+
+/** What fstat says about a file, to tell whether it changed (nanosecond times). */
+export interface FileIdentity {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+}
+
+export interface ChunkFileOptions {
+  /**
+   * Called once per chunk, possibly several at once for different chunks (at most a few
+   * windows' worth: ~50 MiB with the defaults) and in any order; awaited, which is what gives
+   * backpressure. `bytes` is a view of a reused buffer: it is valid until the returned promise
+   * settles, so copy it to keep it. A rejection stops the ingest and is rethrown by chunkFile
+   * after every onChunk already started has settled. Called for every chunk, including the one
+   * chunk of a small or empty file (the empty file is one empty chunk).
+   */
+  onChunk: (id: string, bytes: Uint8Array) => Promise<void>;
+  signal?: AbortSignal;
+  /** The identity the caller saw (e.g. from its stat cache); a mismatch at open is FILE_CHANGED. */
+  expect?: FileIdentity;
+  pool?: ChunkPool;
+}
+
+export interface ChunkFileResult {
+  size: number;
+  /** SHA-256 of the whole file, what `sha256sum` prints. */
+  digest: string;
+  /** [chunk id, size] in file order. */
+  chunks: Array<[id: string, size: number]>;
+  /** The file's identity as read, for a stat cache. */
+  stat: FileIdentity;
+}
+
+/**
+ * Chunks and hashes the file at `path`. Throws FILE_CHANGED if the file changed while being read
+ * (chunks already passed to onChunk stay valid: they are content-addressed), INTERRUPTED when
+ * `signal` aborts, IO_ERROR/NO_SPACE for fs failures, or whatever onChunk threw. On any error it
+ * returns only after every onChunk call it started has settled.
+ */
+export async function chunkFile(path: string, params: ChunkParams, options: ChunkFileOptions): Promise<ChunkFileResult> {
+  const p = validateChunkParams(params);
+  throwIfAborted(options.signal);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw fromFsError(e, path, 'open');
+  }
+  try {
+    const before = await identity(fh, path);
+    if (options.expect && !sameIdentity(options.expect, before)) throw changed(path, 'since it was last examined');
+    const size = Number(before.size);
+    const body =
+      size < p.min
+        ? await chunkSmall(fh, path, size, options)
+        : await new Ingest(fh, path, size, p, options, options.pool ?? defaultChunkPool()).run();
+    if (!sameIdentity(before, await identity(fh, path))) throw changed(path, 'while it was being read');
+    throwIfAborted(options.signal);
+    return { ...body, size, stat: before };
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+type Body = Omit<ChunkFileResult, 'size' | 'stat'>;
+
+/** Below `min` a file is one chunk: one read, one hash, no thread round-trip. */
+async function chunkSmall(fh: FileHandle, path: string, size: number, options: ChunkFileOptions): Promise<Body> {
+  const bytes = new Uint8Array(size);
+  await readExactly(fh, path, bytes, 0);
+  const id = createHash('sha256').update(bytes).digest('hex');
+  throwIfAborted(options.signal);
+  await options.onChunk(id, bytes);
+  return { digest: id, chunks: [[id, size]] };
+}
+
+const WINDOW = 8 * 1024 * 1024;
+/** Bytes before each window's data where the previous window's last 31 bytes are copied. */
+const CTX = 32;
+/** Hash jobs are flushed at this many bytes, and at the end of each window. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+interface Window {
+  sab: SharedArrayBuffer;
+  start: number;
+  end: number;
+  /** 1 until the resolver has cut past the window, plus one per chunk not yet stored. */
+  refs: number;
+  open: boolean;
+}
+
+interface PendingChunk {
+  index: number;
+  size: number;
+  pieces: Piece[];
+  windows: Window[];
+}
+
+/** One file's pipeline (the big-file path of chunkFile). */
+class Ingest {
+  private readonly masks: CutMasks;
+  private readonly resolver: CutResolver;
+  private readonly hasher = createHash('sha256');
+  private readonly windowSize: number;
+  private readonly maxWindows: number;
+  private readonly live: Window[] = [];
+  private readonly free: SharedArrayBuffer[] = [];
+  private allocated = 0;
+  private readonly chunks: Array<[string, number]> = [];
+  private prevCut = 0;
+  private batch: PendingChunk[] = [];
+  private batchBytes = 0;
+  private readonly tasks = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    private readonly size: number,
+    private readonly params: ChunkParams,
+    private readonly options: ChunkFileOptions,
+    private readonly pool: ChunkPool,
+  ) {
+    this.masks = cutMasks(params);
+    this.resolver = new CutResolver(params);
+    this.windowSize = Math.min(WINDOW, size);
+    // The open chunk can span ceil(max/W)+1 windows; the rest keep the threads and onChunk busy.
+    this.maxWindows = Math.ceil(params.max / this.windowSize) + 2 + 2 * pool.threads;
+  }
+
+  async run(): Promise<Body> {
+    const scans: Array<{ win: Window; result: Promise<ChunkJobResult> }> = [];
+    const wake = (): void => this.wake();
+    this.options.signal?.addEventListener('abort', wake);
+    try {
+      let tail: Uint8Array = new Uint8Array(0);
+      for (let pos = 0; pos < this.size; ) {
+        this.check();
+        while (scans.length > this.pool.threads || !this.canAllocate()) {
+          if (scans.length > 0) await this.resolveScan(scans.shift()!);
+          else await this.waitRelease();
+          this.check();
+        }
+        const win = this.allocate(pos, Math.min(this.size, pos + this.windowSize));
+        const data = new Uint8Array(win.sab, CTX, win.end - win.start);
+        await readExactly(this.fh, this.path, data, pos);
+        const ctxLen = Math.min(GEAR_WINDOW - 1, pos);
+        new Uint8Array(win.sab, CTX - ctxLen, ctxLen).set(tail.subarray(tail.length - ctxLen));
+        const result = this.pool.run({
+          kind: 'scan',
+          piece: [win.sab, CTX - ctxLen, ctxLen + data.length],
+          startOffset: pos - ctxLen,
+          from: ctxLen,
+          masks: this.masks,
+        });
+        result.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+        scans.push({ win, result });
+        this.hasher.update(data); // on the main thread, while a pool thread scans the same bytes
+        tail = data.slice(Math.max(0, data.length - (GEAR_WINDOW - 1)));
+        pos = win.end;
+      }
+      while (scans.length > 0) await this.resolveScan(scans.shift()!);
+      for (const cut of this.resolver.finish(this.size)) this.emit(cut);
+      this.releasePassed();
+      this.flush();
+      while (this.tasks.size > 0) {
+        await Promise.race(this.tasks);
+        this.check();
+      }
+      this.check();
+      return { digest: this.hasher.digest('hex'), chunks: this.chunks };
+    } catch (e) {
+      // Nothing may still be writing when we report the failure.
+      await Promise.allSettled([...this.tasks, ...scans.map((s) => s.result)]);
+      throw e;
+    } finally {
+      this.options.signal?.removeEventListener('abort', wake);
+    }
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure.error;
+    throwIfAborted(this.options.signal);
+  }
+
+  private canAllocate(): boolean {
+    return this.free.length > 0 || this.allocated < this.maxWindows;
+  }
+
+  private allocate(start: number, end: number): Window {
+    let sab = this.free.pop();
+    if (!sab) {
+      sab = new SharedArrayBuffer(CTX + this.windowSize);
+      this.allocated++;
+    }
+    const win: Window = { sab, start, end, refs: 1, open: true };
+    this.live.push(win);
+    return win;
+  }
+
+  private release(win: Window): void {
+    if (--win.refs > 0) return;
+    this.live.splice(this.live.indexOf(win), 1);
+    this.free.push(win.sab);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private waitRelease(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private async resolveScan(scan: { win: Window; result: Promise<ChunkJobResult> }): Promise<void> {
+    const candidates = (await scan.result) as Candidates;
+    for (const cut of this.resolver.push(candidates, scan.win.end)) this.emit(cut);
+    this.releasePassed();
+    this.flush();
+  }
+
+  /** Drops the "open" reference of every window the resolver has cut past. */
+  private releasePassed(): void {
+    const position = this.resolver.position;
+    for (const win of [...this.live]) {
+      if (win.open && win.end <= position) {
+        win.open = false;
+        this.release(win);
+      }
+    }
+  }
+
+  private emit(cut: number): void {
+    const a = this.prevCut;
+    this.prevCut = cut;
+    const chunk: PendingChunk = { index: this.chunks.length, size: cut - a, pieces: [], windows: [] };
+    this.chunks.push(['', cut - a]);
+    for (const win of this.live) {
+      const s = Math.max(a, win.start);
+      const e = Math.min(cut, win.end);
+      if (s >= e) continue;
+      chunk.pieces.push([win.sab, CTX + s - win.start, e - s]);
+      chunk.windows.push(win);
+      win.refs++;
+    }
+    this.batch.push(chunk);
+    this.batchBytes += chunk.size;
+    if (this.batchBytes >= BATCH_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    const task = this.pool
+      .run({ kind: 'hash', chunks: batch.map((c) => c.pieces) })
+      .then(async (ids) => {
+        const settled = await Promise.allSettled(batch.map((c, k) => this.store(c, (ids as string[])[k]!)));
+        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          for (const c of batch) for (const w of c.windows.splice(0)) this.release(w);
+          this.failure ??= { error };
+          this.wake();
+        },
+      )
+      .finally(() => this.tasks.delete(task));
+    this.tasks.add(task);
+  }
+
+  private async store(c: PendingChunk, id: string): Promise<void> {
+    try {
+      this.chunks[c.index] = [id, c.size];
+      if (this.failure || this.options.signal?.aborted) return;
+      await this.options.onChunk(id, contiguous(c));
+    } finally {
+      for (const w of c.windows.splice(0)) this.release(w);
+    }
+  }
+}
+
+/** The chunk's bytes: a view when it lies in one window, else a copy of its pieces. */
+function contiguous(c: PendingChunk): Uint8Array {
+  if (c.pieces.length === 1) {
+    const [buf, off, len] = c.pieces[0]!;
+    return new Uint8Array(buf, off, len);
+  }
+  const out = new Uint8Array(c.size);
+  let at = 0;
+  for (const [buf, off, len] of c.pieces) {
+    out.set(new Uint8Array(buf, off, len), at);
+    at += len;
+  }
+  return out;
+}
+
+async function readExactly(fh: FileHandle, path: string, into: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    let n: number;
+    try {
+      ({ bytesRead: n } = await fh.read(into, done, into.length - done, position + done));
+    } catch (e) {
+      throw fromFsError(e, path, 'read');
+    }
+    if (n === 0) throw changed(path, 'while it was being read (it got shorter)');
+    done += n;
+  }
+}
+
+async function identity(fh: FileHandle, path: string): Promise<FileIdentity> {
+  try {
+    const s = await fh.stat({ bigint: true });
+    return { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, dev: s.dev };
+  } catch (e) {
+    throw fromFsError(e, path, 'stat');
+  }
+}
+
+function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+function changed(path: string, when: string): MlstoreError {
+  return new MlstoreError('FILE_CHANGED', `${path} changed ${when}`, {
+    details: { path },
+    hint: 'Run the command again once nothing is writing to the file.',
+  });
+}
