@@ -65,6 +65,14 @@ export function signEnvelope(payloadType: string, payload: Uint8Array, signers: 
   return signers.reduce(addSignature, env);
 }
 
+/**
+ * The detached signature of one commit by one key: a DSSE envelope whose payload is exactly the
+ * commit's canonical bytes. One envelope per key, so co-signing later never touches the others.
+ */
+export function signCommit(commitBytes: Uint8Array, signer: Signer): Envelope {
+  return signEnvelope(COMMIT_PAYLOAD_TYPE, commitBytes, [signer]);
+}
+
 /** Adds one more signature (co-signing); the payload and its other signatures are unchanged. */
 export function addSignature(env: Envelope, signer: Signer): Envelope {
   const sig = signer.sign(pae(env.payloadType, fromBase64(env.payload, 'payload')));

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { sha256Hex } from '../core/digest.js';
 import type { Env } from '../env.js';
 import { fromFsError, MlstoreError } from '../errors.js';
+import { ed25519Signer, type Signer } from './dsse.js';
 
 export interface SigningKey {
   id: string;
@@ -27,6 +28,11 @@ export interface SigningKey {
   publicKeyPem: string;
   /** Where the key came from, for messages: a file path, "MLSTORE_SIGNING_KEY" … */
   source: string;
+}
+
+/** The DSSE Signer of a loaded key. */
+export function signerFor(key: SigningKey): Signer {
+  return ed25519Signer(key.id, key.privateKey);
 }
 
 export interface KeyInfo {
