@@ -26,6 +26,9 @@ export interface Env {
   progress?: (event: ProgressEvent) => void;
   /** Environment variables visible to mlstore (credentials, key paths); injected for tests. */
   vars: Readonly<Record<string, string | undefined>>;
+  /** This process's id and a liveness probe for other pids (used by the repository lock). */
+  pid: number;
+  isAlive(pid: number): boolean;
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
@@ -36,6 +39,15 @@ export function defaultEnv(overrides: Partial<Env> = {}): Env {
     random: (n) => new Uint8Array(randomBytes(n)),
     log: silentLogger,
     vars: globalThis.process?.env ?? {},
+    pid: globalThis.process?.pid ?? 0,
+    isAlive: (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    },
     ...overrides,
   };
 }

@@ -9,7 +9,7 @@ export type Digest = string;
 
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 
-export function isDigest(s: unknown): s is Digest {
+export function isDigest(s: unknown): boolean {
   return typeof s === 'string' && DIGEST_RE.test(s);
 }
 

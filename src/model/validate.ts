@@ -20,7 +20,7 @@ export function exactKeys(obj: Record<string, unknown>, required: string[], opti
 
 export function asDigest(v: unknown, what: string): string {
   if (!isDigest(v)) throw corrupt(what, 'is not a lowercase hex SHA-256');
-  return v;
+  return v as string;
 }
 
 export function asSize(v: unknown, what: string): number {

@@ -1,0 +1,122 @@
+/**
+ * The LevelDB index in `.mlstore/index`: a rebuildable cache, never the source of truth.
+ *  - stat cache: workspace path → {size, mtimeNs, ctimeNs, ino, dev, mode} → digest (+ manifest),
+ *    so an unchanged file is not re-read. ctime is in the key because a user cannot set it back
+ *    (`touch -r` restores mtime, not ctime); see docs/concepts.md for exactly what is trusted.
+ *  - remote presence: which objects a remote is known to have (push skips them).
+ *  - verification times: when fsck last verified an object (for --max-age).
+ * If the database cannot be opened (held by another process, or damaged), callers get
+ * `undefined` and run without a cache; a damaged index is moved aside and rebuilt.
+ */
+import { Level } from 'level';
+import { rename } from 'node:fs/promises';
+import type { Logger } from '../env.js';
+
+export interface StatKey {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  dev: string;
+  mode: number;
+}
+
+export interface CachedFile extends StatKey {
+  digest: string;
+  /** Set once the file has been chunked into the store: the manifest id, or null for a one-chunk file. */
+  stored?: { manifest: string | null };
+}
+
+type Db = Level<string, string>;
+
+export class IndexDb {
+  private constructor(private readonly db: Db) {}
+
+  static async open(path: string, log: Logger): Promise<IndexDb | undefined> {
+    const tryOpen = async () => {
+      const db: Db = new Level(path, { valueEncoding: 'utf8' });
+      await db.open();
+      return new IndexDb(db);
+    };
+    try {
+      return await tryOpen();
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause;
+      if ((e as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && cause?.code === 'LEVEL_LOCKED') {
+        log.debug('index is in use by another process; running without the stat cache');
+        return undefined;
+      }
+      log.warn(`the index at ${path} is damaged (${(e as Error).message}); rebuilding it`);
+      await rename(path, `${path}.damaged-${Date.now()}`).catch(() => {});
+      try {
+        return await tryOpen();
+      } catch {
+        return undefined;
+      }
+    }
+  }
+
+  async getFiles(paths: readonly string[]): Promise<(CachedFile | undefined)[]> {
+    if (paths.length === 0) return [];
+    const values = await this.db.getMany(paths.map((p) => `stat:${p}`));
+    return values.map((v) => (v === undefined ? undefined : safeParse<CachedFile>(v)));
+  }
+
+  async putFiles(entries: readonly [path: string, value: CachedFile][]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.db.batch(entries.map(([p, v]) => ({ type: 'put' as const, key: `stat:${p}`, value: JSON.stringify(v) })));
+  }
+
+  async deleteFiles(paths: readonly string[]): Promise<void> {
+    if (paths.length === 0) return;
+    await this.db.batch(paths.map((p) => ({ type: 'del' as const, key: `stat:${p}` })));
+  }
+
+  async clearFiles(): Promise<void> {
+    await this.db.clear({ gte: 'stat:', lt: 'stat;' });
+  }
+
+  async remoteHas(remote: string, keys: readonly string[]): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    const values = await this.db.getMany(keys.map((k) => `remote:${remote}:${k}`));
+    return values.map((v) => v !== undefined);
+  }
+
+  async markRemoteHas(remote: string, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db.batch(keys.map((k) => ({ type: 'put' as const, key: `remote:${remote}:${k}`, value: '1' })));
+  }
+
+  async forgetRemote(remote: string): Promise<void> {
+    await this.db.clear({ gte: `remote:${remote}:`, lt: `remote:${remote};` });
+  }
+
+  /** Milliseconds since epoch when `key` of `store` was last verified, per key. */
+  async verifiedAt(store: string, keys: readonly string[]): Promise<(number | undefined)[]> {
+    if (keys.length === 0) return [];
+    const values = await this.db.getMany(keys.map((k) => `verified:${store}:${k}`));
+    return values.map((v) => (v === undefined ? undefined : Number(v)));
+  }
+
+  async markVerified(store: string, keys: readonly string[], at: number): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db.batch(keys.map((k) => ({ type: 'put' as const, key: `verified:${store}:${k}`, value: String(at) })));
+  }
+
+  async forgetVerified(store: string, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db.batch(keys.map((k) => ({ type: 'del' as const, key: `verified:${store}:${k}` })));
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function safeParse<T>(s: string): T | undefined {
+  try {
+    return JSON.parse(s) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Makes the workspace hold exactly a version's files (optionally only under some paths).
+ * Plan first, then act: every local change that would be overwritten or removed is collected
+ * and refused together (LOCAL_CHANGES) before a single byte is written, unless `force`.
+ * "Local change" means the workspace differs from the commit HEAD points at (the baseline).
+ */
+import { rmdir, unlink } from 'node:fs/promises';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import type { FileEntry } from '../model/tree.js';
+import type { Repository } from '../repository/repository.js';
+import type { FlatTree } from '../repository/tree-walk.js';
+import { snapshotWorkspace } from './snapshot.js';
+import { materializeFile, ensureParentDirs } from './materialize.js';
+import { isUnder, parentOf, toFsPath } from './paths.js';
+import { mkdir } from 'node:fs/promises';
+
+export interface CheckoutOptions {
+  /** Limit to these repo-relative paths (files or directories). */
+  paths?: readonly string[];
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface CheckoutResult {
+  written: string[];
+  removed: string[];
+  unchanged: number;
+  bytesWritten: number;
+}
+
+export async function checkoutFiles(
+  repo: Repository,
+  target: FlatTree,
+  baseline: ReadonlyMap<string, FileEntry>,
+  tracked: readonly string[],
+  options: CheckoutOptions = {},
+): Promise<CheckoutResult> {
+  const { signal } = options;
+  const inScope = (p: string) => !options.paths || options.paths.some((root) => isUnder(p, root));
+  const wanted = new Map([...target.files].filter(([p]) => inScope(p)));
+
+  // What is on disk now, under everything the checkout may touch.
+  const roots = options.paths ?? [...new Set([...tracked, ...topLevel(target)])];
+  const current = (await snapshotWorkspace(repo, roots, { mode: 'hash', ...(signal ? { signal } : {}) })).files;
+
+  const conflicts: string[] = [];
+  const isLocalChange = (path: string, now: FileEntry) => {
+    const was = baseline.get(path);
+    return !was || was.digest !== now.digest || was.mode !== now.mode;
+  };
+
+  const toWrite: [string, FileEntry][] = [];
+  let unchanged = 0;
+  for (const [path, entry] of wanted) {
+    const now = current.get(path);
+    if (now && now.digest === entry.digest && now.mode === entry.mode) {
+      unchanged++;
+      continue;
+    }
+    if (now && isLocalChange(path, now) && !options.force) conflicts.push(path);
+    toWrite.push([path, entry]);
+  }
+  const toRemove: string[] = [];
+  for (const [path, now] of current) {
+    if (wanted.has(path) || !inScope(path)) continue;
+    const trackedBefore = baseline.has(path) || tracked.some((r) => isUnder(path, r));
+    if (!trackedBefore) continue;
+    if (isLocalChange(path, now) && !options.force) conflicts.push(path);
+    toRemove.push(path);
+  }
+  if (conflicts.length > 0) {
+    throw new MlstoreError('LOCAL_CHANGES', `checkout would overwrite or remove ${conflicts.length} locally changed file(s): ${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}`, {
+      details: { paths: conflicts },
+      hint: 'Commit them first (`mlstore commit -m …`), or pass --force to discard them.',
+    });
+  }
+
+  // A file that stands where the version needs a directory goes first (it is tracked and unchanged, or forced).
+  for (const path of toRemove.sort().reverse()) {
+    throwIfAborted(signal);
+    await unlink(toFsPath(repo.root, path)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw fromFsError(e, path, 'remove');
+    });
+  }
+  let bytesWritten = 0;
+  let done = 0;
+  for (const [path, entry] of toWrite) {
+    throwIfAborted(signal);
+    await materializeFile(repo, path, entry, signal);
+    bytesWritten += entry.size;
+    repo.env.progress?.({ phase: 'checking out', done: ++done, total: toWrite.length, bytes: bytesWritten });
+  }
+  for (const dir of target.dirs.filter((d) => d !== '' && inScope(d))) {
+    await ensureParentDirs(repo.root, `${dir}/x`);
+    await mkdir(toFsPath(repo.root, dir)).catch(() => {});
+  }
+  await removeEmptyDirs(repo.root, toRemove, new Set(target.dirs));
+  return { written: toWrite.map(([p]) => p), removed: toRemove, unchanged, bytesWritten };
+}
+
+function topLevel(tree: FlatTree): string[] {
+  const names = new Set<string>();
+  for (const path of tree.files.keys()) names.add(path.split('/')[0]!);
+  for (const dir of tree.dirs) if (dir !== '') names.add(dir.split('/')[0]!);
+  return [...names];
+}
+
+/** Removes directories emptied by removals (deepest first); keeps the version's own directories. */
+async function removeEmptyDirs(root: string, removed: readonly string[], keep: ReadonlySet<string>): Promise<void> {
+  const dirs = new Set<string>();
+  for (const path of removed) for (let d = parentOf(path); d !== ''; d = parentOf(d)) dirs.add(d);
+  const ordered = [...dirs].filter((d) => !keep.has(d)).sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const dir of ordered) await rmdir(toFsPath(root, dir)).catch(() => {}); // ENOTEMPTY: untracked files remain
+}

@@ -1,0 +1,62 @@
+/**
+ * The code side of a commit's provenance: the Git HEAD of the working repository (found from
+ * the mlstore root upwards), whether tracked code has uncommitted changes, and a digest of those
+ * changes so "dirty" is still pinned to exact bytes. Read with isomorphic-git (no git binary
+ * needed). Data paths tracked by mlstore are git-ignored, so they never make the code dirty.
+ */
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import git from 'isomorphic-git';
+import type { CodeState, Person } from '../model/commit.js';
+
+export interface GitInfo {
+  dir: string;
+  code: CodeState;
+}
+
+/** The enclosing Git repository's state, or undefined when mlstore runs outside Git. */
+export async function readCodeState(root: string): Promise<GitInfo | undefined> {
+  let dir: string;
+  try {
+    dir = await git.findRoot({ fs, filepath: root });
+  } catch {
+    return undefined;
+  }
+  let commit: string | null = null;
+  try {
+    commit = await git.resolveRef({ fs, dir, ref: 'HEAD' });
+  } catch {
+    commit = null; // a repository with no commits yet
+  }
+  const matrix = await git.statusMatrix({ fs, dir });
+  const changed = matrix.filter(([, head, workdir, stage]) => !(head === 1 && workdir === 1 && stage === 1));
+  if (changed.length === 0) return { dir, code: { commit, dirty: false, diff: null } };
+
+  // Digest of the dirty state: every changed path, its status triple, and its working bytes.
+  const hash = createHash('sha256');
+  for (const [path, head, workdir, stage] of changed.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    hash.update(`${path}\0${head}${workdir}${stage}\0`);
+    if (workdir !== 0) {
+      try {
+        hash.update(createHash('sha256').update(fs.readFileSync(join(dir, path))).digest('hex'));
+      } catch {
+        hash.update('unreadable');
+      }
+    }
+    hash.update('\n');
+  }
+  return { dir, code: { commit, dirty: true, diff: hash.digest('hex') } };
+}
+
+/** user.name / user.email from the Git config of the enclosing repository (local, then global). */
+export async function readGitAuthor(root: string): Promise<Partial<Person>> {
+  try {
+    const dir = await git.findRoot({ fs, filepath: root });
+    const name = (await git.getConfig({ fs, dir, path: 'user.name' })) as string | undefined;
+    const email = (await git.getConfig({ fs, dir, path: 'user.email' })) as string | undefined;
+    return { ...(name ? { name } : {}), ...(email ? { email } : {}) };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The environment side of a commit's provenance: named components and their digest. Lock files
+ * at the repository root (and at the Git root, if different) are hashed by content; OS, CPU
+ * architecture and runtime versions are recorded as text. The digest changes exactly when one of
+ * the components does, so two data versions built in the same environment share it.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { sha256Hex } from '../core/digest.js';
+import { environmentDigest, type Environment } from '../model/commit.js';
+
+export const LOCK_FILES = [
+  'requirements.txt',
+  'poetry.lock',
+  'uv.lock',
+  'Pipfile.lock',
+  'environment.yml',
+  'conda-lock.yml',
+  'package-lock.json',
+  'pnpm-lock.yaml',
+  'Dockerfile',
+] as const;
+
+export interface SystemInfo {
+  platform: string;
+  arch: string;
+  node: string;
+}
+
+export async function captureEnvironment(dirs: readonly string[], system: SystemInfo): Promise<Environment> {
+  const components: Record<string, string> = {
+    os: system.platform,
+    arch: system.arch,
+    'runtime:node': system.node,
+  };
+  const python = await pythonVersion();
+  if (python) components['runtime:python'] = python;
+  for (const dir of [...new Set(dirs)]) {
+    for (const name of await lockFilesIn(dir)) {
+      const key = `file:${name}`;
+      if (components[key]) continue; // the repository root wins over the Git root
+      components[key] = `sha256:${sha256Hex(await readFile(join(dir, name)))}`;
+    }
+  }
+  return { digest: environmentDigest(components), components };
+}
+
+async function lockFilesIn(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const wanted = new Set<string>(LOCK_FILES);
+  return names.filter((n) => wanted.has(n) || /^requirements[\w.-]*\.txt$/.test(n)).sort();
+}
+
+function pythonVersion(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('python3', ['--version'], { timeout: 3000 }, (err, stdout, stderr) => {
+      if (err) return resolve(undefined);
+      const text = `${stdout}${stderr}`.trim();
+      resolve(/^Python (\S+)$/.exec(text)?.[1]);
+    });
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Streams a file through SHA-256 without storing it (status). A file that changes while it is
+ * read is FILE_CHANGED: its stat before, after, and as scanned must agree.
+ */
+import { open } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import { sha256Stream } from '../core/digest.js';
+
+const BUFFER_BYTES = 1024 * 1024;
+
+export async function hashFile(path: string, options: { expect?: BigIntStats; signal?: AbortSignal } = {}): Promise<{ size: number; digest: string }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw fromFsError(e, path, 'open');
+  }
+  try {
+    const before = await fh.stat({ bigint: true });
+    if (options.expect) assertSame(path, options.expect, before);
+    const hash = sha256Stream();
+    const buf = Buffer.allocUnsafe(BUFFER_BYTES);
+    let size = 0;
+    for (;;) {
+      throwIfAborted(options.signal);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    const after = await fh.stat({ bigint: true });
+    assertSame(path, before, after);
+    if (BigInt(size) !== after.size) throw changed(path);
+    return { size, digest: hash.digest('hex') };
+  } catch (e) {
+    throw fromFsError(e, path, 'read');
+  } finally {
+    await fh.close();
+  }
+}
+
+export function assertSame(path: string, a: BigIntStats, b: BigIntStats): void {
+  if (a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs || a.ino !== b.ino) throw changed(path);
+}
+
+function changed(path: string): MlstoreError {
+  return new MlstoreError('FILE_CHANGED', `${path} changed while mlstore was reading it`, {
+    details: { path },
+    hint: 'Wait until whatever writes the file has finished, then run the command again. Nothing was recorded for it.',
+  });
+}

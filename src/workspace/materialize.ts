@@ -1,0 +1,107 @@
+/**
+ * Writes one file of a version into the workspace: chunks are read from the store (each one
+ * re-hashed against its id), written to a temp file, and the temp file is renamed over the
+ * target only when complete. An interrupted checkout therefore leaves every file either in its
+ * old or its new state, never half-written. Parent directories are created one component at a
+ * time with lstat checks: a symlink that mlstore did not create is never followed.
+ */
+import { chmod, lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import type { FileEntry } from '../model/tree.js';
+import type { Repository } from '../repository/repository.js';
+import { toFsPath } from './paths.js';
+
+const PREFETCH = 4;
+
+export async function materializeFile(repo: Repository, path: string, entry: FileEntry, signal?: AbortSignal): Promise<void> {
+  const target = toFsPath(repo.root, path);
+  await ensureParentDirs(repo.root, path);
+  let chunks: readonly (readonly [string, number])[] = [[entry.digest, entry.size]];
+  if (entry.manifest) {
+    const m = await repo.objects.readManifest(entry.manifest, signal ? { signal } : {});
+    if (m.size !== entry.size || m.digest !== entry.digest) {
+      throw new MlstoreError('CORRUPT_OBJECT', `file manifest ${entry.manifest} does not describe ${path} (size or digest differ from its tree entry)`, {
+        details: { id: entry.manifest, kind: 'file manifest', path },
+      });
+    }
+    chunks = m.chunks;
+  }
+  const tmp = await tempPathFor(repo, target);
+  let fh;
+  try {
+    fh = await open(tmp, 'wx', entry.mode);
+  } catch (e) {
+    throw fromFsError(e, tmp, 'create');
+  }
+  try {
+    // Read ahead a few chunks while writing in order: the store read and the hash overlap the write.
+    const pending: Promise<Uint8Array>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (pending.length < PREFETCH && next < chunks.length) {
+        const [id, size] = chunks[next++]!;
+        const p = repo.objects.getChunk(id, { expectedSize: size, ...(signal ? { signal } : {}) });
+        p.catch(() => {}); // observed when awaited below
+        pending.push(p);
+      }
+    };
+    fill();
+    while (pending.length > 0) {
+      throwIfAborted(signal);
+      const bytes = await pending.shift()!;
+      fill();
+      await fh.write(bytes);
+    }
+    await fh.close();
+    fh = undefined;
+    await chmod(tmp, entry.mode);
+    await rename(tmp, target);
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw fromFsError(e, path, 'write');
+  }
+}
+
+/** Temp files go to `.mlstore/tmp` (same file system as the workspace in the usual case). */
+async function tempPathFor(repo: Repository, target: string): Promise<string> {
+  const name = `checkout-${randomBytes(8).toString('hex')}`;
+  const storeTmp = join(repo.dir, 'tmp');
+  const [a, b] = await Promise.all([lstat(storeTmp).catch(() => undefined), lstat(dirname(target))]);
+  // rename(2) cannot cross file systems: when the target lives elsewhere, write beside it.
+  return a && a.dev === b.dev ? join(storeTmp, name) : join(dirname(target), `.mlstore-${name}`);
+}
+
+/** Creates the parent directories of `path`, refusing to traverse a symlink or a non-directory. */
+export async function ensureParentDirs(root: string, path: string): Promise<void> {
+  const parts = path.split('/').slice(0, -1);
+  let current = '';
+  for (const part of parts) {
+    current = current === '' ? part : `${current}/${part}`;
+    const fsPath = toFsPath(root, current);
+    const st = await lstat(fsPath).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw fromFsError(e, current, 'inspect');
+    });
+    if (!st) {
+      await mkdir(fsPath).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw fromFsError(e, current, 'create');
+      });
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      throw new MlstoreError('BAD_PATH', `${current} is a symlink; mlstore will not write through it`, {
+        details: { path: current },
+        hint: 'Remove the symlink (or check out into another directory).',
+      });
+    }
+    if (!st.isDirectory()) {
+      throw new MlstoreError('LOCAL_CHANGES', `${current} is a file where the version has a directory`, {
+        details: { path: current },
+        hint: 'Move the file away, or use --force.',
+      });
+    }
+  }
+}

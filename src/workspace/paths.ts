@@ -1,0 +1,49 @@
+/**
+ * Workspace paths. Inside mlstore every path is repository-relative and POSIX ('/'-separated);
+ * only this file converts to and from the user's paths. A path that leaves the repository or
+ * enters `.mlstore/` or `.git/` is BAD_PATH, whatever `..` or symlink trick spelled it.
+ */
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { MlstoreError } from '../errors.js';
+import { nameProblem } from '../model/name.js';
+
+/** Turns a user-supplied path (relative to `cwd`) into a validated repo-relative POSIX path ('' = the root). */
+export function toRepoPath(root: string, cwd: string, userPath: string): string {
+  if (userPath.includes('\0')) throw badPath(userPath, 'contains a NUL byte');
+  const abs = resolve(cwd, userPath);
+  const rel = relative(root, abs);
+  if (rel === '') return '';
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw badPath(userPath, `is outside the repository at ${root}`);
+  }
+  const parts = rel.split(sep);
+  for (const part of parts) {
+    const lower = part.toLowerCase();
+    if (lower === '.mlstore' || lower === '.git') throw badPath(userPath, `is inside ${part}/, which mlstore never tracks`);
+    const problem = nameProblem(part);
+    if (problem) throw badPath(userPath, `has a component ${JSON.stringify(part)} that ${problem}`);
+  }
+  return parts.join('/');
+}
+
+export function toFsPath(root: string, repoPath: string): string {
+  return repoPath === '' ? root : join(root, ...repoPath.split('/'));
+}
+
+/** True when `path` is `root` itself or lies below it (both repo-relative). */
+export function isUnder(path: string, root: string): boolean {
+  return root === '' || path === root || path.startsWith(`${root}/`);
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function badPath(userPath: string, why: string): MlstoreError {
+  return new MlstoreError('BAD_PATH', `${JSON.stringify(userPath)} ${why}`, { details: { path: userPath } });
+}

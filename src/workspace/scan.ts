@@ -1,0 +1,100 @@
+/**
+ * Walks the tracked roots of a workspace and lists regular files and directories with their
+ * stat data. Symlinks are never followed: they and other special files (sockets, FIFOs,
+ * devices) are reported in `skipped` and not stored (docs/concepts.md). A name mlstore cannot
+ * store safely (e.g. containing '\\') stops the scan with BAD_NAME instead of silently dropping data.
+ */
+import { lstat, opendir } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import { nameProblem } from '../model/name.js';
+import { toFsPath } from './paths.js';
+
+export interface ScannedFile {
+  path: string;
+  stat: BigIntStats;
+}
+
+export interface Skipped {
+  path: string;
+  reason: 'symlink' | 'special' | 'reserved';
+}
+
+export interface ScanResult {
+  files: ScannedFile[];
+  /** Every directory seen (so empty directories survive a round trip). */
+  dirs: string[];
+  skipped: Skipped[];
+  /** Tracked roots that do not exist on disk (deleted). */
+  missingRoots: string[];
+}
+
+const STAT_CONCURRENCY = 64;
+
+export async function scanWorkspace(root: string, trackedRoots: readonly string[], signal?: AbortSignal): Promise<ScanResult> {
+  const result: ScanResult = { files: [], dirs: [], skipped: [], missingRoots: [] };
+  for (const tracked of trackedRoots) {
+    throwIfAborted(signal);
+    let st: BigIntStats;
+    try {
+      st = await lstat(toFsPath(root, tracked), { bigint: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        result.missingRoots.push(tracked);
+        continue;
+      }
+      throw fromFsError(e, tracked, 'read');
+    }
+    await visit(root, tracked, st, result, signal);
+  }
+  return result;
+}
+
+async function visit(root: string, path: string, st: BigIntStats, out: ScanResult, signal?: AbortSignal): Promise<void> {
+  if (st.isSymbolicLink()) return void out.skipped.push({ path, reason: 'symlink' });
+  if (st.isFile()) return void out.files.push({ path, stat: st });
+  if (!st.isDirectory()) return void out.skipped.push({ path, reason: 'special' });
+
+  out.dirs.push(path);
+  const names: string[] = [];
+  try {
+    const dir = await opendir(toFsPath(root, path));
+    for await (const dirent of dir) names.push(dirent.name);
+  } catch (e) {
+    throw fromFsError(e, path, 'list');
+  }
+  names.sort();
+  const children: string[] = [];
+  for (const name of names) {
+    const childPath = path === '' ? name : `${path}/${name}`;
+    const lower = name.toLowerCase();
+    if (lower === '.mlstore' || lower === '.git') {
+      if (path !== '') out.skipped.push({ path: childPath, reason: 'reserved' });
+      continue;
+    }
+    const problem = nameProblem(name);
+    if (problem) {
+      throw new MlstoreError('BAD_NAME', `cannot track ${JSON.stringify(childPath)}: its name ${problem}`, {
+        details: { path: childPath },
+        hint: 'Rename the file, or move it out of the tracked directory.',
+      });
+    }
+    children.push(childPath);
+  }
+  for (let i = 0; i < children.length; i += STAT_CONCURRENCY) {
+    throwIfAborted(signal);
+    const batch = children.slice(i, i + STAT_CONCURRENCY);
+    const stats = await Promise.all(
+      batch.map((p) =>
+        lstat(toFsPath(root, p), { bigint: true }).catch((e: unknown) => {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // deleted while scanning
+          throw fromFsError(e, p, 'read');
+        }),
+      ),
+    );
+    for (let j = 0; j < batch.length; j++) {
+      const s = stats[j];
+      if (s) await visit(root, batch[j]!, s, out, signal);
+    }
+  }
+}

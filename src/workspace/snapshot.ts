@@ -1,0 +1,132 @@
+/**
+ * Snapshots the tracked part of a workspace: every tracked file becomes a tree FileEntry.
+ * In 'store' mode (add, commit) new content is chunked into the store; in 'hash' mode (status)
+ * files are only hashed. Unchanged files come from the stat cache without being read.
+ * Cache entries are written only after the store is flushed, so the cache never claims an
+ * object that is not durably stored.
+ */
+import pLimit from 'p-limit';
+import { MlstoreError, throwIfAborted } from '../errors.js';
+import { sha256Hex } from '../core/digest.js';
+import { encodeFileManifest } from '../model/file-manifest.js';
+import type { FileEntry, FileMode } from '../model/tree.js';
+import type { Repository } from '../repository/repository.js';
+import type { CachedFile } from '../repository/index-db.js';
+import { scanWorkspace, type ScanResult, type Skipped } from './scan.js';
+import { cacheMatches, isCacheable, statKey } from './stat-cache.js';
+import { toFsPath, baseName } from './paths.js';
+import { chunkFile } from './chunk-file.js';
+import { hashFile } from './hash-file.js';
+
+export type SnapshotMode = 'store' | 'hash';
+
+export interface SnapshotOptions {
+  mode: SnapshotMode;
+  /** Ignore the stat cache and re-read every file. */
+  verify?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Snapshot {
+  files: Map<string, FileEntry>;
+  dirs: string[];
+  skipped: Skipped[];
+  missingRoots: string[];
+  /** Files actually read (cache misses) and their bytes. */
+  read: { files: number; bytes: number };
+}
+
+const SMALL_FILE_CONCURRENCY = 32;
+
+export async function snapshotWorkspace(repo: Repository, roots: readonly string[], options: SnapshotOptions): Promise<Snapshot> {
+  const { signal } = options;
+  const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
+  const index = await repo.index();
+  const cached = options.verify || !index ? [] : await index.getFiles(scan.files.map((f) => f.path));
+
+  const files = new Map<string, FileEntry>();
+  const toCache: [string, CachedFile][] = [];
+  const read = { files: 0, bytes: 0 };
+  const small = pLimit(SMALL_FILE_CONCURRENCY);
+  const large = pLimit(1); // a large file already uses every core through the chunk pool
+  const total = scan.files.length;
+  let done = 0;
+
+  await Promise.all(
+    scan.files.map((file, i) => {
+      const hit = cached[i];
+      const mode: FileMode = (Number(file.stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
+      if (cacheMatches(hit, file.stat) && (options.mode === 'hash' || hit.stored)) {
+        files.set(file.path, entryFor(file.path, mode, hit.size, hit.digest, hit.stored?.manifest ?? null));
+        done++;
+        return undefined;
+      }
+      const limiter = Number(file.stat.size) < repo.config.chunking.min ? small : large;
+      return limiter(async () => {
+        throwIfAborted(signal);
+        const readStart = repo.env.now().getTime();
+        const fsPath = toFsPath(repo.root, file.path);
+        let cache: CachedFile;
+        if (options.mode === 'hash') {
+          const { size, digest } = await hashFile(fsPath, { expect: file.stat, ...(signal ? { signal } : {}) });
+          cache = { ...statKey(file.stat), size, digest };
+          files.set(file.path, entryFor(file.path, mode, size, digest, null));
+        } else {
+          const manifest = await ingestFile(repo, fsPath, file.stat, signal);
+          cache = { ...statKey(file.stat), digest: manifest.digest, stored: { manifest: manifest.manifestId } };
+          files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
+        }
+        read.files++;
+        read.bytes += cache.size;
+        if (isCacheable(file.stat, readStart)) toCache.push([file.path, cache]);
+        done++;
+        repo.env.progress?.({ phase: options.mode === 'store' ? 'adding' : 'hashing', done, total, bytes: read.bytes });
+      });
+    }),
+  );
+
+  if (options.mode === 'store') await repo.backend.flush(signal ? { signal } : {});
+  await index?.putFiles(toCache);
+  return { files, dirs: scan.dirs, skipped: scan.skipped, missingRoots: scan.missingRoots, read };
+}
+
+interface Ingested {
+  size: number;
+  digest: string;
+  manifestId: string | null;
+}
+
+/** Chunks one file into the store: chunks first, then its manifest (dependency order). */
+async function ingestFile(repo: Repository, fsPath: string, expect: import('node:fs').BigIntStats, signal?: AbortSignal): Promise<Ingested> {
+  const result = await chunkFile(fsPath, repo.config.chunking, {
+    expect,
+    ...(signal ? { signal } : {}),
+    onChunk: async (id: string, bytes: Uint8Array) => {
+      await repo.objects.putChunk(bytes, id, signal);
+    },
+  });
+  if (result.chunks.length === 0) {
+    // The empty file: its one (empty) chunk is stored so every file resolves to chunks uniformly.
+    await repo.objects.putChunk(new Uint8Array(0), result.digest, signal);
+    return { size: 0, digest: result.digest, manifestId: null };
+  }
+  if (result.chunks.length === 1) {
+    if (result.chunks[0]![0] !== result.digest) {
+      throw new MlstoreError('INTERNAL', `one-chunk file ${fsPath}: chunk id differs from file digest`);
+    }
+    return { size: result.size, digest: result.digest, manifestId: null };
+  }
+  const manifestId = await repo.objects.putMeta(
+    encodeFileManifest({ type: 'file', size: result.size, digest: result.digest, chunks: result.chunks }),
+    signal,
+  );
+  return { size: result.size, digest: result.digest, manifestId };
+}
+
+function entryFor(path: string, mode: FileMode, size: number, digest: string, manifest: string | null): FileEntry {
+  const entry: FileEntry = { type: 'file', name: baseName(path), mode, size, digest };
+  if (manifest) entry.manifest = manifest;
+  return entry;
+}
+
+export const EMPTY_DIGEST = sha256Hex(new Uint8Array(0));
