@@ -130,7 +130,7 @@ describe('stock OpenSSL verifies our signatures', () => {
     expect(keyIdOf(publicKey)).toBe(execFileSync('sha256sum', { input: der, encoding: 'utf8' }).split(' ')[0]);
     // negative: one flipped payload byte
     const tampered = pae(env.payloadType, payloadBytes(env));
-    tampered[tampered.length - 2] ^= 1;
+    tampered[tampered.length - 2]! ^= 1;
     writeFileSync(join(dir, 'pae.bin'), tampered);
     expect(() => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })).toThrow();
   });
