@@ -59,7 +59,7 @@ async function lockFilesIn(dir: string): Promise<string[]> {
 
 function pythonVersion(): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile('python3', ['--version'], { timeout: 3000 }, (err, stdout, stderr) => {
+    execFile('python3', ['--version'], { timeout: 20_000 }, (err, stdout, stderr) => {
       if (err) return resolve(undefined);
       const text = `${stdout}${stderr}`.trim();
       resolve(/^Python (\S+)$/.exec(text)?.[1]);

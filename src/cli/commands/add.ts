@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { add } from '../../api/add.js';
+import { type CliIo, printJson, println } from '../io.js';
+import { apiBase, globals, JSON_HELP } from './shared.js';
+import { formatBytes, showPath } from '../format.js';
+
+export function registerAdd(program: Command, io: CliIo): void {
+  program
+    .command('add')
+    .description('track files or directories and store their content')
+    .argument('<paths...>', 'files or directories (recursive) inside the repository')
+    .option('--verify', 're-read every file even if the stat cache says it is unchanged')
+    .option('--json', JSON_HELP)
+    .addHelpText(
+      'after',
+      `
+add stores the content (chunks) and remembers the paths; \`commit\` then records a version of
+everything tracked. New files that later appear under a tracked directory are picked up by the
+next commit. Tracked paths are added to .gitignore so Git does not store the data.
+Symlinks are never followed: inside directories they are skipped and reported.
+
+Examples:
+  mlstore add data/train data/val
+  mlstore add "models/model v2.safetensors"`,
+    )
+    .action(async (paths: string[], opts: { verify?: boolean }, cmd: Command) => {
+      const g = globals(cmd, io);
+      const result = await add({ ...apiBase(g, io), cwd: g.dir, paths, verify: opts.verify ?? false });
+      if (g.json) return printJson(io, { ok: true, ...result });
+      for (const s of result.skipped) io.stderr.write(`warning: skipped ${s.reason} ${showPath(s.path)}\n`);
+      if (g.quiet) return;
+      println(io, `Added ${result.files} file(s), ${formatBytes(result.bytes)} (${result.read.files} read, ${result.files - result.read.files} unchanged).`);
+      if (result.gitignore.length) println(io, `Added to .gitignore: ${result.gitignore.join(' ')}`);
+      println(io, 'Run `mlstore commit -m "message"` to record this version.');
+    });
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { checkout } from '../../api/checkout.js';
+import { type CliIo, printJson, println } from '../io.js';
+import { apiBase, globals, JSON_HELP } from './shared.js';
+import { formatBytes, shortId } from '../format.js';
+
+export function registerCheckout(program: Command, io: CliIo): void {
+  program
+    .command('checkout')
+    .description('put the exact files of a version into the workspace (every chunk verified)')
+    .argument('[rev]', 'branch, tag or commit (default: the commit in mlstore.lock)')
+    .argument('[paths...]', 'only these files or directories')
+    .option('-f, --force', 'overwrite or remove local changes')
+    .option('--json', JSON_HELP)
+    .addHelpText(
+      'after',
+      `
+Refuses to overwrite or delete files changed since the last commit unless --force. Files are
+written to a temporary file and renamed into place, so an interrupted checkout leaves no
+half-written files. Tracked files that the version does not have are removed.
+
+Examples:
+  mlstore checkout dataset-v1
+  mlstore checkout HEAD~1 data/val
+  git checkout v0.3 && mlstore checkout     # the data that code version was committed with`,
+    )
+    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean }, cmd: Command) => {
+      const g = globals(cmd, io);
+      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false });
+      if (g.json) return printJson(io, { ok: true, ...r });
+      if (g.quiet) return;
+      println(io, `Checked out ${shortId(r.id)}: ${r.written.length} file(s) written (${formatBytes(r.bytesWritten)}), ${r.removed.length} removed, ${r.unchanged} unchanged.`);
+    });
+}

@@ -1,0 +1,24 @@
+/** Every CLI command, in the order `--help` lists them. One register function per file. */
+import type { Command } from 'commander';
+import type { CliIo } from '../io.js';
+import { registerInit } from './init.js';
+import { registerAdd } from './add.js';
+import { registerStatus } from './status.js';
+import { registerCommit } from './commit.js';
+import { registerLog } from './log.js';
+import { registerShow } from './show.js';
+import { registerDiff } from './diff.js';
+import { registerRefs } from './refs.js';
+import { registerCheckout } from './checkout.js';
+
+export function registerCommands(program: Command, io: CliIo): void {
+  registerInit(program, io);
+  registerAdd(program, io);
+  registerStatus(program, io);
+  registerCommit(program, io);
+  registerLog(program, io);
+  registerShow(program, io);
+  registerDiff(program, io);
+  registerRefs(program, io);
+  registerCheckout(program, io);
+}

@@ -1,0 +1,19 @@
+/**
+ * The public library API: everything the CLI does, a Node program can do.
+ *   import { init, add, commit, checkout } from 'mlstore';
+ */
+export { MlstoreError, isMlstoreError, type ErrorCode } from './errors.js';
+export { defaultEnv, type Env, type Logger, type ProgressEvent } from './env.js';
+export { Repository } from './repository/repository.js';
+export { init, type InitOptions, type InitResult } from './api/init.js';
+export { add, type AddOptions, type AddResult } from './api/add.js';
+export { status, type StatusOptions } from './api/status.js';
+export { commit, type CommitOptions, type CommitResult, type CommitSigner } from './api/commit.js';
+export { log, type LogOptions, type LogEntry } from './api/log.js';
+export { show, type ShowOptions, type ShowResult } from './api/show.js';
+export { diff, type DiffOptions, type DiffResult } from './api/diff.js';
+export { branch, tag, type BranchOptions, type TagOptions, type RefInfo } from './api/branch.js';
+export { checkout, type CheckoutOptions, type CheckoutSummary } from './api/checkout.js';
+export type { Commit, Person, CodeState, Environment, Input } from './model/commit.js';
+export type { Tree, TreeEntry, FileEntry } from './model/tree.js';
+export type { WorkspaceStatus, FileChange } from './workspace/status.js';
