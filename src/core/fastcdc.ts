@@ -118,56 +118,51 @@ export function findCandidates(
   for (let i = Math.max(0, from - (GEAR_WINDOW - 1)); i < from; i++) h = ((h << 1) + g[bytes[i]!]!) | 0;
   const mS = masks.strict;
   const mL = masks.loose;
-  const { loose, strict } = out;
-  const base = startOffset + 1;
+  const base = startOffset + 1; // may exceed int32: only used on hits, off the hot path
   let i = from;
   if (LITTLE_ENDIAN) {
     // Align to 4 bytes, then read two 32-bit words per turn: 4x fewer loads than a byte loop,
-    // and one well-predicted branch per byte (loose hits are rare; strict ones rarer).
-    while (i < end && ((bytes.byteOffset + i) & 3) !== 0) {
+    // and one well-predicted branch per byte (loose hits are rare; strict ones rarer). The loop
+    // keeps only int32 values live; cut offsets (possibly > 2^31) are computed on hits only.
+    for (; i < end && ((bytes.byteOffset + i) & 3) !== 0; i++) {
       h = ((h << 1) + g[bytes[i]!]!) | 0;
-      if ((h & mL) === 0) {
-        loose.push(base + i);
-        if ((h & mS) === 0) strict.push(base + i);
-      }
-      i++;
+      if ((h & mL) === 0) record(out, h, mS, base + i);
     }
-    const nAligned = ((bytes.byteOffset + i) & 3) === 0 ? (end - i) >> 2 : 0;
-    const words = new Int32Array(bytes.buffer, bytes.byteOffset + i - ((bytes.byteOffset + i) & 3), nAligned);
+    const aligned = ((bytes.byteOffset + i) & 3) === 0;
+    const words = new Int32Array(bytes.buffer, aligned ? bytes.byteOffset + i : 0, aligned ? (end - i) >> 2 : 0);
     const nw = words.length & ~1;
     for (let j = 0; j < nw; j += 2) {
       const x = words[j]!;
       const y = words[j + 1]!;
-      const c = base + i + (j << 2);
       h = ((h << 1) + g[x & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4);
       h = ((h << 1) + g[(x >> 8) & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 1);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 1);
       h = ((h << 1) + g[(x >> 16) & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 2);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 2);
       h = ((h << 1) + g[x >>> 24]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 3);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 3);
       h = ((h << 1) + g[y & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 4);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 4);
       h = ((h << 1) + g[(y >> 8) & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 5);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 5);
       h = ((h << 1) + g[(y >> 16) & 255]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 6);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 6);
       h = ((h << 1) + g[y >>> 24]!) | 0;
-      if ((h & mL) === 0) hit(h, c + 7);
+      if ((h & mL) === 0) record(out, h, mS, base + i + j * 4 + 7);
     }
-    i += nw << 2;
+    i += nw * 4;
   }
   for (; i < end; i++) {
     h = ((h << 1) + g[bytes[i]!]!) | 0;
-    if ((h & mL) === 0) hit(h, base + i);
+    if ((h & mL) === 0) record(out, h, mS, base + i);
   }
   return out;
+}
 
-  function hit(hash: number, cut: number): void {
-    loose.push(cut);
-    if ((hash & mS) === 0) strict.push(cut);
-  }
+function record(out: Candidates, hash: number, strictMask: number, cut: number): void {
+  out.loose.push(cut);
+  if ((hash & strictMask) === 0) out.strict.push(cut);
 }
 
 /**

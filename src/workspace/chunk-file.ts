@@ -143,6 +143,8 @@ export interface ChunkFileOptions {
   /** The identity the caller saw (e.g. from its stat cache); a mismatch at open is FILE_CHANGED. */
   expect?: FileIdentity;
   pool?: ChunkPool;
+  /** Read window size (default 8 MiB); small values exist for tests that need many windows. */
+  windowBytes?: number;
 }
 
 export interface ChunkFileResult {
@@ -248,7 +250,7 @@ class Ingest {
   ) {
     this.masks = cutMasks(params);
     this.resolver = new CutResolver(params);
-    this.windowSize = Math.min(WINDOW, size);
+    this.windowSize = Math.max(GEAR_WINDOW, Math.min(options.windowBytes ?? WINDOW, size));
     // The open chunk can span ceil(max/W)+1 windows; the rest keep the threads and onChunk busy.
     this.maxWindows = Math.ceil(params.max / this.windowSize) + 2 + 2 * pool.threads;
   }
