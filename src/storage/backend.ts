@@ -68,6 +68,10 @@ export interface Backend {
   /**
    * Writes `bytes` only if the key's current version is `expected` (null: only if absent).
    * Returns false when another writer got there first; the caller re-reads and decides.
+   * Two writers racing from the same version with byte-identical content may both be told true
+   * on some servers (S3 resolves ambiguous 5xx answers by comparing ETags): the stored state is
+   * what both asked for. A false after a retried request may hide a write that did land; the
+   * re-read shows it.
    */
   putIfVersion(key: string, bytes: Uint8Array, expected: string | null, options?: PutOptions): Promise<boolean>;
 

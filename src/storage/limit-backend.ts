@@ -63,7 +63,7 @@ export class LimitBackend implements Backend {
     return this.inner.close();
   }
 
-  #run<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  async #run<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
     throwIfAborted(signal);
     return this.#limit(() => {
       throwIfAborted(signal); // aborted while queued: do not start

@@ -250,6 +250,7 @@ export class S3Backend implements Backend {
     } catch (e) {
       // 412: version moved; 409: a concurrent conditional write is in flight; 404: If-Match on a deleted key (AWS).
       if (isPreconditionFailed(e) || isConflict(e) || (expected !== null && isMlstoreMissing(e))) return false;
+      if (caps.atomicCompareAndSwap && isServerError(e)) return this.#resolveAmbiguous(key, bytes, e, options.signal);
       throw e;
     }
   }
@@ -270,6 +271,19 @@ export class S3Backend implements Backend {
       if (isMlstoreMissing(e)) return null;
       throw e;
     }
+  }
+
+  /**
+   * radosgw answers the losers of a race of conditional PUTs on one key with 500 (its RADOS-level
+   * compare failed) instead of 412. Whether the write landed is then read back: if the object's
+   * ETag is the MD5 of our bytes, our write (or an identical one, which is the same outcome) is in
+   * place; otherwise another writer won or nothing was written, and the caller re-reads.
+   */
+  async #resolveAmbiguous(key: string, bytes: Uint8Array, original: unknown, signal: AbortSignal | undefined): Promise<boolean> {
+    const etag = await this.#etag(key, signal).catch(() => {
+      throw original;
+    });
+    return etag === createHash('md5').update(bytes).digest('hex');
   }
 
   /** Puts, re-puts and overwrites a probe object to see which conditional writes are honoured. */
@@ -345,6 +359,11 @@ function isPreconditionFailed(e: unknown): boolean {
 function isConflict(e: unknown): boolean {
   const cause = e instanceof MlstoreError ? e.cause : e;
   return s3Status(cause) === 409;
+}
+
+function isServerError(e: unknown): boolean {
+  const status = s3Status(e instanceof MlstoreError ? e.cause : e);
+  return status !== undefined && status >= 500 && status !== 501;
 }
 
 function isNotImplemented(e: unknown): boolean {
