@@ -86,6 +86,13 @@ export async function main(): Promise<void> {
     controller.abort(new MlstoreError('INTERRUPTED', 'interrupted'));
     if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
   };
+  // `mlstore log | head`: a closed pipe ends the output, not the process with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const code = await run(process.argv.slice(2), {

@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
+import { LOCK_FILE_NAME } from '../repository/layout.js';
 import git from 'isomorphic-git';
 import type { CodeState, Person } from '../model/commit.js';
 
@@ -30,7 +31,12 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
     commit = null; // a repository with no commits yet
   }
   const matrix = await git.statusMatrix({ fs, dir });
-  const changed = matrix.filter(([, head, workdir, stage]) => !(head === 1 && workdir === 1 && stage === 1));
+  // Untracked files do not make the code dirty (as in `git describe --dirty`), and neither does
+  // mlstore.lock: mlstore rewrites it on every commit, so counting it would make every commit dirty.
+  const lockPath = relative(dir, join(root, LOCK_FILE_NAME)).split(sep).join('/');
+  const changed = matrix.filter(
+    ([path, head, workdir, stage]) => !(head === 1 && workdir === 1 && stage === 1) && !(head === 0 && stage === 0) && path !== lockPath,
+  );
   if (changed.length === 0) return { dir, code: { commit, dirty: false, diff: null } };
 
   // Digest of the dirty state: every changed path, its status triple, and its working bytes.
