@@ -1,0 +1,226 @@
+/**
+ * Local-directory faults the contract suite cannot express: SIGKILL mid-write, a full disk, a
+ * failing fsync, unreadable files, tmp/ clean-up.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import * as nodeFs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalBackend, type LocalFs } from '../../src/storage/local-backend.js';
+import { expectCode } from './backend-contract.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const srcDir = join(here, '../../src');
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'mlstore-localt-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Transpiles the storage sources to plain ESM so a child `node` can run the real LocalBackend. */
+async function transpileStorage(out: string): Promise<string> {
+  for (const file of ['errors.ts', 'storage/backend.ts', 'storage/local-backend.ts']) {
+    const js = ts.transpileModule(await readFile(join(srcDir, file), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+    }).outputText;
+    const dest = join(out, file.replace(/\.ts$/, '.js'));
+    await mkdir(dirname(dest), { recursive: true });
+    await writeFile(dest, js);
+  }
+  return join(out, 'storage/local-backend.js');
+}
+
+/** Object i: 4 MiB + i bytes, every byte derived from i, so a torn write is detectable. */
+const CHILD = `
+import { LocalBackend } from './storage/local-backend.js';
+const b = new LocalBackend(process.argv[2]);
+for (let i = 0; ; i++) {
+  const bytes = new Uint8Array(4 * 1024 * 1024 + i).fill(i % 251);
+  await Promise.all([b.put('objects/o' + i, bytes), b.put('objects/p' + i, bytes)]);
+  if (i % 4 === 3) await b.flush();
+  process.stdout.write('.');
+}
+`;
+
+describe('LocalBackend crash safety', () => {
+  it('never leaves a partial object at a final key when the writer is SIGKILLed', async () => {
+    const lib = join(work, 'lib');
+    await transpileStorage(lib);
+    await writeFile(join(lib, 'child.mjs'), CHILD);
+    for (let round = 0; round < 6; round++) {
+      const root = join(work, `kill-${round}`);
+      const child = spawn(process.execPath, [join(lib, 'child.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let written = 0;
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          written += d.length;
+          // kill at a different point of the write cycle each round
+          if (written >= 2 + round) setTimeout(() => child.kill('SIGKILL'), round * 7);
+        });
+        child.on('exit', () => resolve());
+      });
+      const b = new LocalBackend(root);
+      let checked = 0;
+      for await (const o of b.list('objects/')) {
+        const i = Number(o.key.slice('objects/o'.length));
+        const bytes = await b.get(o.key);
+        expect(bytes.length, `${o.key} is torn`).toBe(4 * 1024 * 1024 + i);
+        expect(bytes.every((x) => x === i % 251), `${o.key} has wrong bytes`).toBe(true);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(0);
+      await b.cleanTmp({ olderThanMs: 0 });
+      const left = await readdir(join(root, 'tmp')).catch(() => []);
+      expect(left.filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    }
+  });
+});
+
+describe('LocalBackend faults', () => {
+  it('maps a full disk to NO_SPACE and leaves no file behind', async (ctx) => {
+    const mnt = join(work, 'tiny');
+    await mkdir(mnt, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (e) {
+      ctx.skip(`cannot mount a 1 MiB tmpfs (needs root): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    }
+    try {
+      const b = new LocalBackend(mnt);
+      await b.put('objects/small', new Uint8Array(1000));
+      await expectCode(b.put('objects/huge', new Uint8Array(2 * 1024 * 1024)), 'NO_SPACE');
+      expect(await b.stat('objects/huge')).toBeUndefined();
+      expect(await readdir(join(mnt, 'tmp'))).toEqual([]);
+      expect((await b.get('objects/small')).length).toBe(1000);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  it('treats an fsync failure as fatal: no retry, every later write fails', async () => {
+    let failSync = false;
+    let syncCalls = 0;
+    const faulty: LocalFs = {
+      ...nodeFs,
+      open: (async (...args: Parameters<typeof nodeFs.open>) => {
+        const fh = await nodeFs.open(...args);
+        return new Proxy(fh, {
+          get(target, prop) {
+            if (prop === 'sync') {
+              return async () => {
+                syncCalls++;
+                if (failSync) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+                return target.sync();
+              };
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+      }) as typeof nodeFs.open,
+    };
+    const b = new LocalBackend(join(work, 'fsync'), { fs: faulty });
+    await b.put('objects/ok', new Uint8Array([1]));
+    await b.flush();
+    failSync = true;
+    const e = await expectCode(b.put('objects/bad', new Uint8Array([2])), 'IO_ERROR');
+    expect(e.details.fatal).toBe(true);
+    expect(await b.stat('objects/bad')).toBeUndefined();
+    failSync = false;
+    const before = syncCalls;
+    await expectCode(b.put('objects/later', new Uint8Array([3])), 'IO_ERROR');
+    await expectCode(b.flush(), 'IO_ERROR');
+    await expectCode(b.putIfVersion('refs/x', new Uint8Array([4]), null), 'IO_ERROR');
+    expect(syncCalls).toBe(before); // nothing was retried
+    expect((await b.get('objects/ok'))[0]).toBe(1); // reads still work
+  });
+
+  it('makes directory entries durable in flush(): fsyncs each dirty directory', async () => {
+    const synced: string[] = [];
+    const spy: LocalFs = {
+      ...nodeFs,
+      open: (async (...args: Parameters<typeof nodeFs.open>) => {
+        const fh = await nodeFs.open(...args);
+        const path = String(args[0]);
+        const sync = fh.sync.bind(fh);
+        fh.sync = async () => {
+          synced.push(path);
+          return sync();
+        };
+        return fh;
+      }) as typeof nodeFs.open,
+    };
+    const root = join(work, 'dirsync');
+    const b = new LocalBackend(root, { fs: spy });
+    await b.put('objects/ab/one', new Uint8Array([1]));
+    await b.put('objects/cd/two', new Uint8Array([2]));
+    synced.length = 0;
+    await b.flush();
+    const dirs = synced.map((p) => relative(root, p) || '.').sort();
+    expect(dirs).toEqual(expect.arrayContaining(['.', 'objects', 'objects/ab', 'objects/cd']));
+    synced.length = 0;
+    await b.flush();
+    expect(synced).toEqual([]);
+  });
+
+  it('reports a permission problem as UNREADABLE_OBJECT, not missing', async (ctx) => {
+    const b = new LocalBackend(join(work, 'perm'));
+    await b.put('objects/secret', new Uint8Array([1]));
+    const path = join(work, 'perm', 'objects', 'secret');
+    await chmod(path, 0o000);
+    try {
+      if (process.getuid?.() === 0) {
+        // root ignores file modes; simulate the errno instead
+        const denied: LocalFs = {
+          ...nodeFs,
+          open: (async () => {
+            throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+          }) as typeof nodeFs.open,
+        };
+        const e = await expectCode(new LocalBackend(join(work, 'perm'), { fs: denied }).get('objects/secret'), 'UNREADABLE_OBJECT');
+        expect(e.hint).toMatch(/permission/i);
+        ctx.annotate('running as root: EACCES injected through the fs facade');
+      } else {
+        await expectCode(b.get('objects/secret'), 'UNREADABLE_OBJECT');
+      }
+    } finally {
+      await chmod(path, 0o644);
+    }
+  });
+
+  it('reserves tmp/ and cleans only old leftovers there', async () => {
+    const root = join(work, 'clean');
+    let now = 1_000_000_000_000;
+    const b = new LocalBackend(root, { now: () => now });
+    await expectCode(b.put('tmp/x', new Uint8Array([1])), 'BAD_PATH');
+    await b.put('objects/a', new Uint8Array([1]));
+    await writeFile(join(root, 'tmp', 'leftover.tmp'), 'partial');
+    now = (await stat(join(root, 'tmp', 'leftover.tmp'))).mtimeMs + 1000;
+    expect(await b.cleanTmp()).toBe(0); // younger than 10 minutes: may belong to a live writer
+    now += 3_600_000;
+    expect(await b.cleanTmp()).toBe(1);
+    const keys: string[] = [];
+    for await (const o of b.list('')) keys.push(o.key);
+    expect(keys).toEqual(['objects/a']);
+  });
+
+  it('breaks a lock abandoned by a crashed process, but waits for a live one', async () => {
+    const root = join(work, 'locks');
+    let now = Date.now();
+    const b = new LocalBackend(root, { now: () => now, lockTimeoutMs: 200, lockStaleMs: 30_000, sleep: async () => { now += 20; } });
+    expect(await b.putIfVersion('refs/main', new Uint8Array([1]), null)).toBe(true);
+    const { createHash } = await import('node:crypto');
+    const lock = join(root, 'tmp', 'locks', `${createHash('sha256').update('refs/main').digest('hex')}.lock`);
+    await writeFile(lock, '');
+    const v = (await b.getVersioned('refs/main'))!;
+    await expectCode(b.putIfVersion('refs/main', new Uint8Array([2]), v.version), 'LOCKED');
+    now += 60_000;
+    expect(await b.putIfVersion('refs/main', new Uint8Array([2]), v.version)).toBe(true);
+  });
+});
