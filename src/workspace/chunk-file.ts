@@ -47,6 +47,8 @@ export class ChunkPool {
   readonly inline: boolean;
   private slots: Slot[] = [];
   private nextId = 1;
+  /** Spare read windows kept between files, so a run of big files reuses the same memory. */
+  private spare: SharedArrayBuffer[] = [];
 
   constructor(options: ChunkPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
@@ -75,7 +77,19 @@ export class ChunkPool {
     });
   }
 
+  /** A shared window of `bytes` bytes, reused when one of that size is spare. */
+  takeWindow(bytes: number): SharedArrayBuffer {
+    const i = this.spare.findIndex((b) => b.byteLength === bytes);
+    return i >= 0 ? this.spare.splice(i, 1)[0]! : new SharedArrayBuffer(bytes);
+  }
+
+  /** Gives windows back once nothing refers to them any more; keeps at most 16. */
+  giveWindows(buffers: SharedArrayBuffer[]): void {
+    for (const b of buffers) if (this.spare.length < 16) this.spare.push(b);
+  }
+
   async close(): Promise<void> {
+    this.spare = [];
     const slots = this.slots;
     this.slots = [];
     await Promise.all(slots.map((s) => s.worker.terminate()));
@@ -295,6 +309,7 @@ class Ingest {
         this.check();
       }
       this.check();
+      this.pool.giveWindows(this.free.splice(0)); // all windows are free once every task is done
       return { digest: this.hasher.digest('hex'), chunks: this.chunks };
     } catch (e) {
       // Nothing may still be writing when we report the failure.
@@ -317,7 +332,7 @@ class Ingest {
   private allocate(start: number, end: number): Window {
     let sab = this.free.pop();
     if (!sab) {
-      sab = new SharedArrayBuffer(CTX + this.windowSize);
+      sab = this.pool.takeWindow(CTX + this.windowSize);
       this.allocated++;
     }
     const win: Window = { sab, start, end, refs: 1, open: true };
