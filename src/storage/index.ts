@@ -61,6 +61,8 @@ export function parseLocation(url: string, cwd?: string): ParsedLocation {
     return { kind: 'local', path };
   }
   if (scheme !== 's3') throw bad(`unsupported scheme ${scheme}://`, 'Use s3://bucket/prefix, file:///path or a directory path.');
+  const rawPath = url.slice('s3://'.length).split(/[?#]/)[0]!;
+  if (rawPath.split('/').some((seg) => seg === '.' || seg === '..')) throw bad("'.' and '..' are not allowed in the prefix");
   let u: URL;
   try {
     u = new URL(url);

@@ -160,7 +160,21 @@ export class S3Backend implements Backend {
       return info;
     } catch (e) {
       if (isMlstoreMissing(e)) return undefined;
-      throw e;
+      throw await this.#explainHead403(e, key, options.signal);
+    }
+  }
+
+  /** A HEAD 403 has no body, so no error code: ask again with a GET to tell bad credentials from denied access. */
+  async #explainHead403(e: unknown, key: string, signal: AbortSignal | undefined): Promise<unknown> {
+    if (!(e instanceof MlstoreError) || e.code !== 'REMOTE_FORBIDDEN' || e.details.s3Code === 'AccessDenied') return e;
+    try {
+      const r = await this.#send('stat', key, signal, (s) =>
+        this.client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + key, Range: 'bytes=0-0' }), s),
+      );
+      (r.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      return e;
+    } catch (e2) {
+      return e2 instanceof MlstoreError && e2.code !== 'MISSING_OBJECT' ? e2 : e;
     }
   }
 
