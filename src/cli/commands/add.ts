@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { add } from '../../api/add.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { formatBytes, showPath } from '../format.js';
@@ -24,6 +23,7 @@ Examples:
   mlstore add "models/model v2.safetensors"`,
     )
     .action(async (paths: string[], opts: { verify?: boolean }, cmd: Command) => {
+      const { add } = await import('../../api/add.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const result = await add({ ...apiBase(g, io), cwd: g.dir, paths, verify: opts.verify ?? false });
       if (g.json) return printJson(io, { ok: true, ...result });

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { checkout } from '../../api/checkout.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { formatBytes, shortId } from '../format.js';
@@ -25,6 +24,7 @@ Examples:
   git checkout v0.3 && mlstore checkout     # the data that code version was committed with`,
     )
     .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean }, cmd: Command) => {
+      const { checkout } = await import('../../api/checkout.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false });
       if (g.json) return printJson(io, { ok: true, ...r });

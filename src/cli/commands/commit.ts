@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { commit } from '../../api/commit.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { shortId } from '../format.js';
@@ -31,6 +30,7 @@ Examples:
   mlstore commit -m "model trained on v3" --input dataset-v3:data/train`,
     )
     .action(async (opts: { message: string; author?: string; email?: string; input: string[]; allowEmpty?: boolean; sign: boolean; verify?: boolean }, cmd: Command) => {
+      const { commit } = await import('../../api/commit.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const signers = opts.sign ? await signersFor(io) : [];
       const result = await commit({

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { diff } from '../../api/diff.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { formatBytes, showPath } from '../format.js';
@@ -13,6 +12,7 @@ export function registerDiff(program: Command, io: CliIo): void {
     .option('--json', JSON_HELP)
     .addHelpText('after', '\nExamples:\n  mlstore diff HEAD~1 HEAD\n  mlstore diff v1          # v1 against the files on disk')
     .action(async (from: string, to: string | undefined, _opts: unknown, cmd: Command) => {
+      const { diff } = await import('../../api/diff.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const d = await diff({ ...apiBase(g, io), from, ...(to ? { to } : {}) });
       if (g.json) return printJson(io, { ok: true, ...d });

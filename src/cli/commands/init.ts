@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { init } from '../../api/init.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { globals, JSON_HELP } from './shared.js';
 import { formatBytes } from '../format.js';
@@ -24,6 +23,7 @@ Example:
   mlstore init --chunk-avg 256KiB --chunk-min 64KiB --chunk-max 1MiB`,
     )
     .action(async (opts: { chunkMin?: string; chunkAvg?: string; chunkMax?: string }, cmd: Command) => {
+      const { init } = await import('../../api/init.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const chunking = {
         ...(opts.chunkMin ? { min: parseSize(opts.chunkMin) } : {}),

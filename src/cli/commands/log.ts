@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { log } from '../../api/log.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { shortId } from '../format.js';
@@ -14,6 +13,7 @@ export function registerLog(program: Command, io: CliIo): void {
     .option('--json', JSON_HELP)
     .addHelpText('after', '\nREV is a commit id or unique prefix, a branch, a tag, HEAD, or any of them with ~N.')
     .action(async (rev: string | undefined, opts: { limit?: number; oneline?: boolean }, cmd: Command) => {
+      const { log } = await import('../../api/log.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const entries = await log({ ...apiBase(g, io), ...(rev ? { rev } : {}), ...(opts.limit ? { limit: opts.limit } : {}) });
       if (g.json) return printJson(io, { ok: true, commits: entries });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { branch, tag, type RefInfo } from '../../api/branch.js';
+import type { RefInfo } from '../../api/branch.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { shortId } from '../format.js';
@@ -16,6 +16,7 @@ export function registerRefs(program: Command, io: CliIo): void {
       .addHelpText('after', `\nExamples:\n  mlstore ${kind}\n  mlstore ${kind} ${kind === 'tag' ? 'dataset-v1' : 'experiment'} HEAD~2`)
       .action(async (name: string | undefined, rev: string | undefined, opts: { delete?: string }, cmd: Command) => {
         const g = globals(cmd, io);
+        const { branch, tag } = await import('../../api/branch.js');
         const fn = kind === 'branch' ? branch : tag;
         const refs: RefInfo[] = await fn({ ...apiBase(g, io), ...(name ? { create: name } : {}), ...(rev ? { rev } : {}), ...(opts.delete ? { delete: opts.delete } : {}) });
         if (g.json) return printJson(io, { ok: true, [kind === 'branch' ? 'branches' : 'tags']: refs });

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { show } from '../../api/show.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { formatBytes, shortId, showPath } from '../format.js';
@@ -11,6 +10,7 @@ export function registerShow(program: Command, io: CliIo): void {
     .argument('[rev]', 'revision (default HEAD)', 'HEAD')
     .option('--json', JSON_HELP)
     .action(async (rev: string, _opts: unknown, cmd: Command) => {
+      const { show } = await import('../../api/show.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
       const r = await show({ ...apiBase(g, io), rev });
       if (g.json) return printJson(io, { ok: true, ...r });
