@@ -17,8 +17,9 @@ export interface FileManifest {
 }
 
 export function encodeFileManifest(m: FileManifest): Uint8Array {
-  checkManifest(m, 'file manifest');
-  return encodeCanonical({ type: 'file', size: m.size, digest: m.digest, chunks: m.chunks });
+  const bytes = encodeCanonical({ type: 'file', size: m.size, digest: m.digest, chunks: m.chunks });
+  decodeFileManifest(bytes); // one validation path: the writer refuses whatever a reader would refuse
+  return bytes;
 }
 
 export function decodeFileManifest(bytes: Uint8Array): FileManifest {

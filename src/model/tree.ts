@@ -39,8 +39,9 @@ export interface Tree {
 
 export function encodeTree(tree: Tree): Uint8Array {
   const entries = [...tree.entries].sort((a, b) => compareNames(a.name, b.name));
-  checkEntries(entries, 'tree');
-  return encodeCanonical({ type: 'tree', entries });
+  const bytes = encodeCanonical({ type: 'tree', entries });
+  decodeTree(bytes); // one validation path: the writer refuses whatever a reader would refuse
+  return bytes;
 }
 
 export function decodeTree(bytes: Uint8Array): Tree {
