@@ -33,12 +33,13 @@ print_env() {
 
 cmd_install() {
   [[ $(id -u) == 0 ]] || die "install needs root (apt-get)"
-  local prc=/usr/sbin/policy-rc.d created=0
-  # Package scripts try to start daemons; policy-rc.d exiting 101 forbids that.
-  if [[ ! -e $prc ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; created=1
+  # Package scripts try to start daemons; a policy-rc.d exiting 101 forbids that. Ours is removed
+  # afterwards; one the image already had is left alone.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  trap '[[ $created == 1 ]] && rm -f '"$prc" EXIT
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
   apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw
