@@ -14,6 +14,10 @@ export interface CheckoutOptions extends CommonOptions {
   paths?: readonly string[];
   cwd?: string;
   force?: boolean;
+  /** Fetch REV from this remote first — only its trees and the data under `paths` (src/api/fetch.ts). */
+  remote?: string;
+  /** Objects in flight when fetching from `remote`. */
+  jobs?: number;
 }
 
 export interface CheckoutSummary extends CheckoutResult {
@@ -28,6 +32,12 @@ export interface CheckoutSummary extends CheckoutResult {
  *   await checkout({ dir: '.', rev: 'dataset-v1' });
  */
 export async function checkout(options: CheckoutOptions): Promise<CheckoutSummary> {
+  if (options.remote !== undefined) {
+    const { remote, jobs, ...local } = options;
+    const { fetchCommit } = await import('./fetch.js'); // loads the S3 SDK only for --remote
+    const fetched = await fetchCommit({ ...local, remote, ...(jobs !== undefined ? { jobs } : {}) });
+    return checkout({ ...local, ...(options.rev !== undefined ? { rev: fetched.id } : {}) });
+  }
   return withRepository(options, (repo) =>
     repo.withLock('checkout', async () => {
       const signal = options.signal;
@@ -67,11 +77,23 @@ async function branchNamed(repo: import('../repository/repository.js').Repositor
   return (await repo.refs.read(name).catch(() => undefined)) ? name : undefined;
 }
 
-/** Keeps the current tracked roots and adds the top-level name of any path no root covers. */
+/**
+ * Keeps the current tracked roots and adds, for any path no root covers, its shortest prefix
+ * that is not a parent of a tracked root. A directory above a tracked root (`models` for a
+ * tracked `models/m.bin`) never becomes a root itself: that would start tracking its untracked files.
+ */
 function mergeRoots(tracked: readonly string[], paths: readonly string[]): string[] {
   const roots = new Set(tracked);
   for (const p of paths) {
-    if (![...roots].some((r) => isUnder(p, r))) roots.add(p.split('/')[0]!);
+    if ([...roots].some((r) => isUnder(p, r))) continue;
+    const parts = p.split('/');
+    for (let n = 1; n <= parts.length; n++) {
+      const prefix = parts.slice(0, n).join('/');
+      if (![...roots].some((r) => isUnder(r, prefix))) {
+        roots.add(prefix);
+        break;
+      }
+    }
   }
   return [...roots].sort();
 }
