@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { MlstoreError } from '../errors.js';
 import { withRepository, sig, type CommonOptions } from './context.js';
-import { toRepoPath, toFsPath, isUnder } from '../workspace/paths.js';
+import { toRepoPath, toFsPath, isUnder, symlinkAbove } from '../workspace/paths.js';
 import { snapshotWorkspace } from '../workspace/snapshot.js';
 import { ignoreInGit } from '../workspace/lock-file.js';
 import type { Skipped } from '../workspace/scan.js';
@@ -40,6 +40,12 @@ export async function add(options: AddOptions): Promise<AddResult> {
         throw new MlstoreError('BAD_PATH', 'the repository root itself cannot be tracked', { hint: 'Add the data directories inside it.' });
       }
       for (const [i, path] of paths.entries()) {
+        const through = await symlinkAbove(repo.root, path);
+        if (through !== undefined) {
+          throw new MlstoreError('BAD_PATH', `${options.paths[i]} lies behind ${through}, which is a symlink or not a directory; mlstore never follows symlinks`, {
+            details: { path: options.paths[i], symlink: through },
+          });
+        }
         const st = await lstat(toFsPath(repo.root, path)).catch(() => undefined);
         if (!st) throw new MlstoreError('BAD_PATH', `${options.paths[i]} does not exist`, { details: { path: options.paths[i] } });
         if (st.isSymbolicLink()) {

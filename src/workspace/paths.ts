@@ -3,6 +3,7 @@
  * only this file converts to and from the user's paths. A path that leaves the repository or
  * enters `.mlstore/` or `.git/` is BAD_PATH, whatever `..` or symlink trick spelled it.
  */
+import { lstat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { MlstoreError } from '../errors.js';
 import { nameProblem } from '../model/name.js';
@@ -33,6 +34,22 @@ export function toFsPath(root: string, repoPath: string): string {
 /** True when `path` is `root` itself or lies below it (both repo-relative). */
 export function isUnder(path: string, root: string): boolean {
   return root === '' || path === root || path.startsWith(`${root}/`);
+}
+
+/**
+ * The first directory above `repoPath` (repo-relative, the root excluded) that is a symlink or
+ * not a directory at all, or undefined. lstat does not follow the last component only: a path
+ * like `data/link/file` would silently lead out of the repository through `data/link`.
+ */
+export async function symlinkAbove(root: string, repoPath: string): Promise<string | undefined> {
+  const parts = repoPath.split('/').slice(0, -1);
+  for (let n = 1; n <= parts.length; n++) {
+    const dir = parts.slice(0, n).join('/');
+    const st = await lstat(toFsPath(root, dir)).catch(() => undefined);
+    if (!st) return undefined; // missing: nothing below it exists either
+    if (!st.isDirectory()) return dir;
+  }
+  return undefined;
 }
 
 export function parentOf(path: string): string {

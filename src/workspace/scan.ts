@@ -8,7 +8,7 @@ import { lstat, opendir } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { nameProblem } from '../model/name.js';
-import { toFsPath } from './paths.js';
+import { symlinkAbove, toFsPath } from './paths.js';
 
 export interface ScannedFile {
   path: string;
@@ -35,6 +35,12 @@ export async function scanWorkspace(root: string, trackedRoots: readonly string[
   const result: ScanResult = { files: [], dirs: [], skipped: [], missingRoots: [] };
   for (const tracked of trackedRoots) {
     throwIfAborted(signal);
+    const through = await symlinkAbove(root, tracked);
+    if (through !== undefined) {
+      // A directory above the tracked path was replaced by a symlink (or a file): never follow it.
+      if (!result.skipped.some((s) => s.path === through)) result.skipped.push({ path: through, reason: 'symlink' });
+      continue;
+    }
     let st: BigIntStats;
     try {
       st = await lstat(toFsPath(root, tracked), { bigint: true });
