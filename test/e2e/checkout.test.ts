@@ -1,0 +1,176 @@
+/**
+ * checkout through the CLI: exact bytes back, local changes protected, tracked files removed,
+ * odd names, empty files and directories, the executable bit, and symlinks never followed.
+ */
+import { chmod, lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { errorCodeOf, runCli, runJson } from '../helpers/cli.js';
+import { newRepo, pseudoRandom, snapshotTree, tempDir, writeFiles } from '../helpers/repo.js';
+import { assertStoreConsistent, workspaceLeftovers } from '../helpers/store.js';
+
+const dataOnly = (p: string) => p === 'data' || p.startsWith('data/');
+
+async function commitAll(repo: string, message: string): Promise<string> {
+  const add = await runCli(['add', 'data'], { cwd: repo });
+  expect(add.code, add.stderr).toBe(0);
+  const c = await runJson(['commit', '-m', message], { cwd: repo });
+  expect(c.code, c.stderr).toBe(0);
+  return c.json.id as string;
+}
+
+describe('e2e checkout', () => {
+  it('refuses to overwrite or remove local changes (exit 2, LOCAL_CHANGES, nothing touched); --force does it', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a.txt': 'v1 a\n', 'data/b.txt': 'v1 b\n', 'data/big.bin': pseudoRandom('b1', 60_000) });
+    const v1 = await commitAll(repo, 'v1');
+    await writeFiles(repo, { 'data/a.txt': 'v2 a\n', 'data/new.txt': 'only in v2\n' });
+    await commitAll(repo, 'v2');
+
+    // an uncommitted edit of a file the checkout must overwrite
+    await writeFile(join(repo, 'data/a.txt'), 'my precious edit\n');
+    const before = await snapshotTree(repo);
+    expect(await errorCodeOf(['checkout', v1], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
+    expect(await snapshotTree(repo)).toEqual(before);
+    expect((await readFile(join(repo, '.mlstore/HEAD'), 'utf8')).trim()).toBe('ref: refs/heads/main');
+
+    // an uncommitted edit of a file the checkout must remove
+    await runCli(['checkout', '--force', 'main'], { cwd: repo });
+    await writeFile(join(repo, 'data/new.txt'), 'edited, not committed\n');
+    const before2 = await snapshotTree(repo);
+    const r = await runJson(['checkout', v1], { cwd: repo });
+    expect(r).toMatchObject({ code: 2, json: { ok: false, error: { code: 'LOCAL_CHANGES', details: { paths: ['data/new.txt'] } } } });
+    expect(await snapshotTree(repo)).toEqual(before2);
+
+    // a partial checkout is protected the same way
+    await writeFile(join(repo, 'data/a.txt'), 'edit again\n');
+    expect(await errorCodeOf(['checkout', v1, 'data/a.txt'], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
+    expect(await readFile(join(repo, 'data/a.txt'), 'utf8')).toBe('edit again\n');
+
+    // --force discards them
+    const forced = await runJson(['checkout', '--force', v1], { cwd: repo });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(join(repo, 'data/a.txt'), 'utf8')).toBe('v1 a\n');
+    await expect(stat(join(repo, 'data/new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await runJson(['status'], { cwd: repo })).json.clean).toBe(true);
+    expect(await workspaceLeftovers(repo)).toEqual([]);
+  });
+
+  it('removes tracked files the version does not have, keeps untracked ones, and cleans emptied directories', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/keep.txt': 'k\n' });
+    const v1 = await commitAll(repo, 'v1');
+    await writeFiles(repo, { 'data/deep/er/x.txt': 'x\n', 'data/y.txt': 'y\n' });
+    await commitAll(repo, 'v2');
+    await writeFiles(repo, { 'untracked.txt': 'not mine\n', 'other/z.txt': 'z\n' });
+
+    const r = await runJson(['checkout', v1], { cwd: repo });
+    expect(r.code, r.stderr).toBe(0);
+    expect([...r.json.removed].sort()).toEqual(['data/deep/er/x.txt', 'data/y.txt']);
+    expect(await readdir(join(repo, 'data'))).toEqual(['keep.txt']);
+    expect(await readFile(join(repo, 'untracked.txt'), 'utf8')).toBe('not mine\n');
+    expect(await readFile(join(repo, 'other/z.txt'), 'utf8')).toBe('z\n');
+    // an untracked file inside a directory the version drops keeps that directory
+    await runCli(['checkout', 'main'], { cwd: repo });
+    await writeFiles(repo, { 'data/deep/er/mine.txt': 'mine\n' });
+    // mine.txt lies under the tracked root "data", so it counts as a local change to be removed
+    expect(await errorCodeOf(['checkout', v1], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
+  });
+
+  it('round-trips empty files, empty directories, odd names and the executable bit', async () => {
+    const repo = await newRepo();
+    const names = ['with space.txt', 'ünïcödé-日本語.txt', 'new\nline.txt', 'tab\there', ' leading', 'trailing ', '-dash', '#hash', '!bang', '[x]*?', 'a\\b'.replace('\\', '_'), '😀'];
+    const files: Record<string, string | Uint8Array | null> = {
+      'data/empty.bin': '',
+      'data/empty-dir': null,
+      'data/nested/empty/dirs': null,
+      'data/run.sh': '#!/bin/sh\necho hi\n',
+      'data/multi.bin': pseudoRandom('multi', 100_000),
+    };
+    for (const n of names) files[`data/odd/${n}`] = `content of ${n}\n`;
+    await writeFiles(repo, files);
+    await chmod(join(repo, 'data/run.sh'), 0o755);
+    await chmod(join(repo, 'data/odd/😀'), 0o700);
+    const want = await snapshotTree(repo, { include: dataOnly });
+    const v1 = await commitAll(repo, 'odd');
+
+    const show = await runJson(['show', v1], { cwd: repo });
+    const modes = Object.fromEntries(show.json.files.map((f: { path: string; mode: number }) => [f.path, f.mode]));
+    expect(modes['data/run.sh']).toBe(0o755);
+    expect(modes['data/odd/😀']).toBe(0o755);
+    expect(modes['data/empty.bin']).toBe(0o644);
+    expect(show.json.files.map((f: { path: string }) => f.path)).toContain('data/odd/new\nline.txt');
+
+    await rm(join(repo, 'data'), { recursive: true });
+    const st = await runJson(['status'], { cwd: repo });
+    expect(st.json.deleted).toHaveLength(Object.values(files).filter((v) => v !== null).length);
+    const co = await runJson(['checkout', v1], { cwd: repo });
+    expect(co.code, co.stderr).toBe(0);
+    expect(await snapshotTree(repo, { include: dataOnly })).toEqual(want);
+    expect((await stat(join(repo, 'data/run.sh'))).mode & 0o777).toBe(0o755);
+    expect((await stat(join(repo, 'data/empty.bin'))).mode & 0o777).toBe(0o644);
+    expect((await readdir(join(repo, 'data/nested/empty/dirs')))).toEqual([]);
+    expect((await runJson(['status'], { cwd: repo })).json.clean).toBe(true);
+
+    // the exec bit alone is a change
+    await chmod(join(repo, 'data/run.sh'), 0o644);
+    const st2 = await runJson(['status'], { cwd: repo });
+    expect(st2.json.modified.map((f: { path: string }) => f.path)).toEqual(['data/run.sh']);
+    await assertStoreConsistent(repo);
+  });
+
+  it('a file name mlstore cannot store (backslash) is refused with BAD_NAME, nothing recorded', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/ok.txt': 'ok', 'data/a\\b.txt': 'bad' });
+    expect(await errorCodeOf(['add', 'data'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_NAME' });
+    expect((await runJson(['status'], { cwd: repo })).json.tracked).toEqual([]);
+  });
+
+  it('symlinks: skipped and reported inside a directory, refused when named, never followed by checkout', async () => {
+    const repo = await newRepo();
+    const outside = await tempDir('mlstore-outside-');
+    await writeFiles(outside, { 'secret.txt': 'outside data\n' });
+    await writeFiles(repo, { 'data/real.txt': 'real\n', 'data/sub/x.txt': 'x\n' });
+    await symlink(join(outside, 'secret.txt'), join(repo, 'data/link-to-file'));
+    await symlink(outside, join(repo, 'data/link-to-dir'));
+    await symlink('real.txt', join(repo, 'data/relative-link'));
+
+    const add = await runJson(['add', 'data'], { cwd: repo });
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.json.files).toBe(2);
+    expect(add.json.skipped).toEqual([
+      { path: 'data/link-to-dir', reason: 'symlink' },
+      { path: 'data/link-to-file', reason: 'symlink' },
+      { path: 'data/relative-link', reason: 'symlink' },
+    ]);
+    const text = await runCli(['add', 'data'], { cwd: repo });
+    expect(text.stderr).toContain('skipped symlink data/link-to-file');
+
+    // naming a symlink explicitly is refused, as is a path that goes through one
+    expect(await errorCodeOf(['add', 'data/link-to-file'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_PATH' });
+    expect(await errorCodeOf(['add', 'data/link-to-dir'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_PATH' });
+    expect(await errorCodeOf(['add', 'data/link-to-dir/secret.txt'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_PATH' });
+    const v1 = (await runJson(['commit', '-m', 'v1'], { cwd: repo })).json.id as string;
+    const show = await runJson(['show', v1], { cwd: repo });
+    expect(show.json.files.map((f: { path: string }) => f.path)).toEqual(['data/real.txt', 'data/sub/x.txt']);
+
+    // a symlink planted where checkout must create a directory is not followed
+    await rm(join(repo, 'data'), { recursive: true });
+    await mkdir(join(repo, 'data'));
+    await symlink(outside, join(repo, 'data/sub'));
+    const outsideBefore = await snapshotTree(outside);
+    const co = await runJson(['checkout', '--force', v1], { cwd: repo });
+    expect(co).toMatchObject({ code: 2, json: { error: { code: 'BAD_PATH' } } });
+    expect(await snapshotTree(outside)).toEqual(outsideBefore);
+    expect((await lstat(join(repo, 'data/sub'))).isSymbolicLink()).toBe(true);
+
+    // the same when the symlink replaces the top-level directory itself
+    await rm(join(repo, 'data'), { recursive: true });
+    await symlink(outside, join(repo, 'data'));
+    const co2 = await runJson(['checkout', '--force', v1], { cwd: repo });
+    expect(co2).toMatchObject({ code: 2, json: { error: { code: 'BAD_PATH' } } });
+    expect(await snapshotTree(outside)).toEqual(outsideBefore);
+    expect(await workspaceLeftovers(repo)).toEqual([]);
+    await assertStoreConsistent(repo);
+  });
+});
