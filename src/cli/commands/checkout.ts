@@ -10,6 +10,7 @@ export function registerCheckout(program: Command, io: CliIo): void {
     .argument('[rev]', 'branch, tag or commit (default: the commit in mlstore.lock)')
     .argument('[paths...]', 'only these files or directories')
     .option('-f, --force', 'overwrite or remove local changes')
+    .option('--remote <name>', 'fetch REV from this remote first: its trees and only the data under PATHs')
     .option('--json', JSON_HELP)
     .addHelpText(
       'after',
@@ -21,12 +22,13 @@ half-written files. Tracked files that the version does not have are removed.
 Examples:
   mlstore checkout dataset-v1
   mlstore checkout HEAD~1 data/val
+  mlstore checkout --remote origin dataset-v3 data/val   # downloads only data/val's chunks
   git checkout v0.3 && mlstore checkout     # the data that code version was committed with`,
     )
-    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean }, cmd: Command) => {
+    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean; remote?: string }, cmd: Command) => {
       const { checkout } = await import('../../api/checkout.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
-      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false });
+      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false, ...(opts.remote !== undefined ? { remote: opts.remote } : {}) });
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       println(io, `Checked out ${shortId(r.id)}: ${r.written.length} file(s) written (${formatBytes(r.bytesWritten)}), ${r.removed.length} removed, ${r.unchanged} unchanged.`);

@@ -10,6 +10,10 @@ import { registerShow } from './show.js';
 import { registerDiff } from './diff.js';
 import { registerRefs } from './refs.js';
 import { registerCheckout } from './checkout.js';
+import { registerRemote } from './remote.js';
+import { registerPush } from './push.js';
+import { registerFetch } from './fetch.js';
+import { registerPull } from './pull.js';
 
 export function registerCommands(program: Command, io: CliIo): void {
   registerInit(program, io);
@@ -21,4 +25,8 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerDiff(program, io);
   registerRefs(program, io);
   registerCheckout(program, io);
+  registerRemote(program, io);
+  registerPush(program, io);
+  registerFetch(program, io);
+  registerPull(program, io);
 }

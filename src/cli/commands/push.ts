@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import type { RefPushResult } from '../../api/push.js';
+import { type CliIo, printJson, println } from '../io.js';
+import { apiBase, globals, JSON_HELP } from './shared.js';
+import { shortId } from '../format.js';
+import { parseJobs, rateLine, shortRef } from './transfer-flags.js';
+
+export function registerPush(program: Command, io: CliIo): void {
+  program
+    .command('push')
+    .description('upload branches and tags, and the objects they need, to a remote')
+    .argument('[remote]', 'remote name (default: origin, or the only remote)')
+    .argument('[revs...]', 'branches or tags to push (default: the current branch)')
+    .option('--all', 'push every branch and tag')
+    .option('-j, --jobs <n>', 'objects in flight at once (default 32 for S3, 16 for directories)')
+    .option('-f, --force', 'allow non-fast-forward updates and moving tags')
+    .option('--verify-remote', 'check every object on the remote (HEAD) and re-send what is missing')
+    .option('--json', JSON_HELP)
+    .addHelpText(
+      'after',
+      `
+Only objects the remote lacks are sent, in dependency order (data, manifests, trees, commits,
+signatures) and the refs last, so an interrupted push never leaves a remote ref pointing at
+something missing; run it again to finish. Each upload carries its SHA-256 (ChecksumSHA256).
+Refs move by compare-and-swap: a branch update that would drop someone else's commits is refused
+unless --force. A local index remembers what the remote has; if the remote lost objects,
+--verify-remote finds and re-sends them.
+
+Examples:
+  mlstore push
+  mlstore push origin main dataset-v3
+  mlstore push origin --all --jobs 64`,
+    )
+    .action(async (remote: string | undefined, revs: string[], opts: { all?: boolean; jobs?: string; force?: boolean; verifyRemote?: boolean }, cmd: Command) => {
+      const { push } = await import('../../api/push.js'); // lazy: the S3 SDK loads only when needed
+      const g = globals(cmd, io);
+      const r = await push({
+        ...apiBase(g, io),
+        ...(remote !== undefined ? { remote } : {}),
+        revs,
+        all: opts.all ?? false,
+        force: opts.force ?? false,
+        verifyRemote: opts.verifyRemote ?? false,
+        ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
+      });
+      for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
+      if (g.json) return printJson(io, { ok: true, ...r });
+      if (g.quiet) return;
+      println(io, `To ${r.remote} (${r.location})`);
+      for (const ref of r.refs) println(io, refLine(ref));
+      const o = r.objects;
+      println(io, `Uploaded ${rateLine(o.uploaded, o.bytes, r.seconds)}.${o.present ? ` ${o.present} already there.` : ''}${o.repaired ? ` ${o.repaired} repaired.` : ''}`);
+    });
+}
+
+function refLine(r: RefPushResult): string {
+  const name = shortRef(r.ref);
+  switch (r.status) {
+    case 'created':
+      return ` * [new ${r.ref.startsWith('refs/tags/') ? 'tag' : 'branch'}]  ${name} (${shortId(r.new)})`;
+    case 'up-to-date':
+      return ` = ${name} (up to date)`;
+    case 'forced':
+      return ` + ${shortId(r.old!)}...${shortId(r.new)}  ${name} (forced)`;
+    default:
+      return `   ${shortId(r.old!)}..${shortId(r.new)}  ${name}`;
+  }
+}

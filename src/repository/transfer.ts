@@ -1,0 +1,151 @@
+/**
+ * Moving objects between the local store and a remote. Both directions walk the object graph from
+ * commits (commit → tree → subtrees → file manifests → chunks, plus detached signatures) and copy
+ * only what the other side lacks, with bounded concurrency (`jobs`).
+ *
+ *  - Upload (transfer-upload.ts) writes in dependency order — chunks, manifests, trees (leaves
+ *    first), commits (parents first), signatures — and the caller moves refs only after that and a
+ *    `flush`. So on the remote, "object X is present" implies "everything X reaches is present",
+ *    which is what lets a push stop at the first tree or commit the remote already has.
+ *  - Download (transfer-download.ts) verifies every object's hash, byte count and (for metadata)
+ *    strict structure before it enters the local store; bad bytes are refused, never cached.
+ *
+ * The local index remembers which keys a remote has (`remoteHas`), written in checkpoints after
+ * the remote acknowledged (and, for directories, fsynced) them: an interrupted push resumes where
+ * it stopped, and a re-push of an unchanged repository costs a few index look-ups.
+ */
+import pLimit from 'p-limit';
+import { MlstoreError, isMlstoreError, throwIfAborted } from '../errors.js';
+import type { ProgressEvent } from '../env.js';
+import type { IndexDb } from './index-db.js';
+
+export interface TransferOptions {
+  /** Objects in flight at once. */
+  jobs: number;
+  signal?: AbortSignal;
+  progress?: (event: ProgressEvent) => void;
+  /** The local index and the id it uses for the remote; absent: no cache. */
+  index?: { db: IndexDb; remoteId: string };
+}
+
+/**
+ * Runs `fn` over `items`, at most `jobs` at a time. After the first failure no new item starts;
+ * the ones in flight finish, then the first error is thrown (never a partial success).
+ */
+export async function runPool<T>(items: Iterable<T>, jobs: number, signal: AbortSignal | undefined, fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(Math.max(1, jobs));
+  let failure: { error: unknown } | undefined;
+  const tasks: Promise<void>[] = [];
+  for (const item of items) {
+    tasks.push(
+      limit(async () => {
+        if (failure) return;
+        try {
+          throwIfAborted(signal);
+          await fn(item);
+        } catch (e) {
+          failure ??= { error: e };
+        }
+      }),
+    );
+  }
+  await Promise.all(tasks);
+  if (failure) throw failure.error;
+}
+
+/**
+ * Collects keys known to be on the remote and writes them to the index in batches. `beforeMark`
+ * runs first (the remote's flush, for an upload), so a key is never remembered as present before
+ * it is durable there. Checkpoints run one at a time, in order.
+ */
+export class RemoteMarks {
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly index: TransferOptions['index'],
+    private readonly beforeMark: () => Promise<void>,
+    private readonly every = { keys: 512, bytes: 128 * 1024 * 1024 },
+  ) {}
+
+  /** Records `key`; returns a promise that settles when a checkpoint it triggered is written. */
+  add(key: string, bytes = 0): Promise<void> {
+    if (!this.index) return Promise.resolve();
+    this.#pending.push(key);
+    this.#pendingBytes += bytes;
+    if (this.#pending.length >= this.every.keys || this.#pendingBytes >= this.every.bytes) return this.checkpoint();
+    return Promise.resolve();
+  }
+
+  /** Marks `keys` right away without waiting for a flush (keys already known to be durable there). */
+  async addDurable(keys: readonly string[]): Promise<void> {
+    if (!this.index || keys.length === 0) return;
+    const { db, remoteId } = this.index;
+    this.#chain = this.#chain.then(() => db.markRemoteHas(remoteId, keys));
+    await this.#chain;
+  }
+
+  checkpoint(): Promise<void> {
+    if (!this.index) return Promise.resolve();
+    const keys = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const { db, remoteId } = this.index;
+    this.#chain = this.#chain.then(async () => {
+      if (keys.length === 0) return;
+      await this.beforeMark();
+      await db.markRemoteHas(remoteId, keys);
+    });
+    return this.#chain;
+  }
+}
+
+/** Which of `keys` the index says the remote has (all false without an index). */
+export async function knownOnRemote(index: TransferOptions['index'], keys: readonly string[]): Promise<boolean[]> {
+  if (!index || keys.length === 0) return keys.map(() => false);
+  return index.db.remoteHas(index.remoteId, keys);
+}
+
+/** Counts objects and bytes and reports them as progress events of one phase. */
+export class Meter {
+  done = 0;
+  bytes = 0;
+  constructor(
+    private readonly phase: string,
+    private readonly total: number | undefined,
+    private readonly totalBytes: number | undefined,
+    private readonly progress: TransferOptions['progress'],
+  ) {
+    this.report();
+  }
+
+  add(bytes: number): void {
+    this.done++;
+    this.bytes += bytes;
+    this.report();
+  }
+
+  report(): void {
+    this.progress?.({
+      phase: this.phase,
+      done: this.done,
+      bytes: this.bytes,
+      ...(this.total !== undefined ? { total: this.total } : {}),
+      ...(this.totalBytes !== undefined ? { totalBytes: this.totalBytes } : {}),
+    });
+  }
+}
+
+/** Re-labels a strict-decoding failure of metadata read from `location` as CORRUPT_OBJECT naming the object. */
+export function decodeOrCorrupt<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array, id: string, kind: string, location: string): T {
+  try {
+    return decode(bytes);
+  } catch (e) {
+    if (!isMlstoreError(e)) throw e;
+    throw new MlstoreError('CORRUPT_OBJECT', `${kind} ${id} in ${location} is invalid: ${e.message}`, {
+      details: { id, kind, location },
+      cause: e,
+    });
+  }
+}
