@@ -55,6 +55,7 @@ export interface LocalBackendOptions {
 }
 
 const TMP = 'tmp';
+const VALID_SEGMENT = /^[A-Za-z0-9._-]{1,255}$/;
 
 export class LocalBackend implements Backend {
   readonly location: string;
@@ -140,6 +141,7 @@ export class LocalBackend implements Backend {
       }
       for (const ent of entries) {
         if (dirKey === '' && ent.name === TMP) continue;
+        if (!VALID_SEGMENT.test(ent.name) || ent.name === '.' || ent.name === '..') continue; // not ours
         const key = dirKey + ent.name;
         if (ent.isDirectory()) stack.push(key + '/');
         else if (ent.isFile()) {
