@@ -20,6 +20,8 @@ export { fetch, fetchCommit, type FetchOptions, type FetchResult, type FetchedRe
 export { pull, type PullOptions, type PullResult } from './api/pull.js';
 export type { UploadResult } from './repository/transfer-upload.js';
 export type { DownloadResult } from './repository/transfer-download.js';
+export { fsck, type FsckOptions } from './api/fsck.js';
+export { PROBLEM_CODES, fsckStatus, type FsckReport, type FsckCounts, type Problem, type ProblemCode, type Affected, type Repair, type Severity } from './check/index.js';
 export type { Commit, Person, CodeState, Environment, Input } from './model/commit.js';
 export type { Tree, TreeEntry, FileEntry } from './model/tree.js';
 export type { WorkspaceStatus, FileChange } from './workspace/status.js';

@@ -10,6 +10,7 @@ import { registerShow } from './show.js';
 import { registerDiff } from './diff.js';
 import { registerRefs } from './refs.js';
 import { registerCheckout } from './checkout.js';
+import { registerFsck } from './fsck.js';
 import { registerRemote } from './remote.js';
 import { registerPush } from './push.js';
 import { registerFetch } from './fetch.js';
@@ -25,6 +26,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerDiff(program, io);
   registerRefs(program, io);
   registerCheckout(program, io);
+  registerFsck(program, io);
   registerRemote(program, io);
   registerPush(program, io);
   registerFetch(program, io);
