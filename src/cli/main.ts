@@ -10,6 +10,7 @@ import { EXIT, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { registerCommands } from './commands/index.js';
 import { progressRenderer } from './progress.js';
+import { ProblemsFound } from './problems-found.js';
 
 export const VERSION = '0.1.0';
 
@@ -70,12 +71,7 @@ function report(e: unknown, io: CliIo, json: boolean): number {
   return exitCodeFor(err.code);
 }
 
-/** Thrown by a command that printed its own report (fsck, verify) and must exit 1. */
-export class ProblemsFound extends Error {
-  constructor() {
-    super('problems found');
-  }
-}
+export { ProblemsFound };
 
 /** The process entry point used by bin/mlstore. */
 export async function main(): Promise<void> {

@@ -127,7 +127,8 @@ export class Repository {
     for await (const info of this.backend.list(signaturePrefix(commitId), signal ? { signal } : {})) {
       const m = /\/([0-9a-f]{64})\.dsse$/.exec(info.key);
       if (!m) continue;
-      out.push({ keyId: m[1]!, bytes: await this.backend.get(info.key, { maxBytes: 1024 * 1024 }) });
+      // Bounded like the envelope parser: a commit may be 64 MiB and base64 adds a third.
+      out.push({ keyId: m[1]!, bytes: await this.backend.get(info.key, { maxBytes: 96 * 1024 * 1024 }) });
     }
     return out;
   }

@@ -14,6 +14,8 @@ export function registerCommit(program: Command, io: CliIo): void {
     .option('--input <rev[:path]>', 'lineage: a version this one was produced from (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--allow-empty', 'record a commit even if nothing changed')
     .option('--no-sign', 'do not sign, even when a signing key is configured')
+    .option('--key <key>', 'sign with this key (id, prefix or name) instead of the default')
+    .option('--key-file <file>', 'sign with this private key file')
     .option('--verify', 're-read every file instead of trusting the stat cache')
     .option('--json', JSON_HELP)
     .addHelpText(
@@ -29,10 +31,10 @@ Examples:
   mlstore commit -m "cleaned labels"
   mlstore commit -m "model trained on v3" --input dataset-v3:data/train`,
     )
-    .action(async (opts: { message: string; author?: string; email?: string; input: string[]; allowEmpty?: boolean; sign: boolean; verify?: boolean }, cmd: Command) => {
+    .action(async (opts: { message: string; author?: string; email?: string; input: string[]; allowEmpty?: boolean; sign: boolean; verify?: boolean; key?: string; keyFile?: string }, cmd: Command) => {
       const { commit } = await import('../../api/commit.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
-      const signers = opts.sign ? await signersFor(io) : [];
+      const signers = opts.sign ? await signersFor(io, { ...(opts.key ? { key: opts.key } : {}), ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) }) : [];
       const result = await commit({
         ...apiBase(g, io),
         message: opts.message,

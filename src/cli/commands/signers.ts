@@ -1,10 +1,12 @@
 /**
- * Which keys sign a new commit. Until key management lands this returns no signer; src/trust
- * provides the implementation (configured key, MLSTORE_SIGNING_KEY, MLSTORE_SIGNING_KEY_FILE).
+ * Which keys sign a new commit: --key / --key-file, else MLSTORE_SIGNING_KEY(_FILE), else the
+ * default key in the config dir; none configured → unsigned. A configured key that cannot be
+ * used (wrong passphrase, mode 0644) is an error, never a silently unsigned commit.
  */
 import type { CommitSigner } from '../../api/commit.js';
 import type { CliIo } from '../io.js';
 
-export async function signersFor(_io: CliIo): Promise<CommitSigner[]> {
-  return [];
+export async function signersFor(io: CliIo, choice: { key?: string; keyFile?: string } = {}): Promise<CommitSigner[]> {
+  const { commitSigners } = await import('../../api/sign.js');
+  return commitSigners(io.env, choice);
 }

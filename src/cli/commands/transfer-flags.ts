@@ -2,6 +2,10 @@
 import { MlstoreError } from '../../errors.js';
 import { formatBytes, formatDuration } from '../format.js';
 
+// The AWS SDK warns on every run under Node < 22 about its own future support policy; that is
+// noise on a user's terminal (and in cron mail). Setting the variable to 'false' brings it back.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
 export function parseJobs(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 256) throw new MlstoreError('USAGE', `--jobs must be an integer from 1 to 256, got ${JSON.stringify(text)}`);
