@@ -6,10 +6,11 @@
  */
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { LOCK_FILE_NAME } from '../repository/layout.js';
 import git from 'isomorphic-git';
 import type { CodeState, Person } from '../model/commit.js';
+import { MlstoreError } from '../errors.js';
 
 export interface GitInfo {
   dir: string;
@@ -24,13 +25,24 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
   } catch {
     return undefined;
   }
+  const gitdir = gitDirOf(dir);
+  if (!fs.existsSync(join(gitdir, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
   let commit: string | null = null;
   try {
-    commit = await git.resolveRef({ fs, dir, ref: 'HEAD' });
+    commit = await git.resolveRef({ fs, dir, gitdir, ref: 'HEAD' });
   } catch {
     commit = null; // a repository with no commits yet
   }
-  const matrix = await git.statusMatrix({ fs, dir });
+  let matrix: Awaited<ReturnType<typeof git.statusMatrix>>;
+  try {
+    matrix = await git.statusMatrix({ fs, dir, gitdir });
+  } catch (e) {
+    throw new MlstoreError('IO_ERROR', `could not read the Git repository at ${dir}: ${(e as Error).message}`, {
+      cause: e,
+      details: { path: dir },
+      hint: 'Check it with `git status`; the code version of a commit is read from it.',
+    });
+  }
   // Untracked files do not make the code dirty (as in `git describe --dirty`), and neither does
   // mlstore.lock: mlstore rewrites it on every commit, so counting it would make every commit dirty.
   const lockPath = relative(dir, join(root, LOCK_FILE_NAME)).split(sep).join('/');
@@ -53,6 +65,20 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
     hash.update('\n');
   }
   return { dir, code: { commit, dirty: true, diff: hash.digest('hex') } };
+}
+
+/** `.git` is a directory, or (worktrees, submodules) a file saying "gitdir: <path>". */
+function gitDirOf(dir: string): string {
+  const dotGit = join(dir, '.git');
+  try {
+    if (fs.statSync(dotGit).isFile()) {
+      const m = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'));
+      if (m) return resolve(dir, m[1]!.trim());
+    }
+  } catch {
+    // unreadable: let the caller's existence check decide
+  }
+  return dotGit;
 }
 
 /** user.name / user.email from the Git config of the enclosing repository (local, then global). */
