@@ -60,8 +60,6 @@ describe('file manifest codec', () => {
     expectCode(() => encodeFileManifest({ type: 'file', size: 10, digest: F, chunks: [[A, 10]] }), 'CORRUPT_OBJECT');
   });
 
-  // KNOWN BUG (reported, src/model is owned elsewhere): encodeFileManifest checks the sizes only,
-  // so it writes ids the reader rejects. Flip to it() once it validates through decodeFileManifest.
   it('the writer refuses ids the reader would refuse', () => {
     expectCode(() => encodeFileManifest({ type: 'file', size: 30, digest: 'nope', chunks: [[A, 10], [B, 20]] }), 'CORRUPT_OBJECT');
   });

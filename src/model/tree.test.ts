@@ -100,9 +100,6 @@ describe('tree codec', () => {
     expectCode(() => encodeTree({ type: 'tree', entries: [file('a') as TreeEntry, file('a') as TreeEntry] }), 'CORRUPT_OBJECT');
   });
 
-  // KNOWN BUG (reported, src/model is owned elsewhere): encodeTree checks names and order only,
-  // so it writes modes, sizes and ids that decodeTree then rejects. Flip to it() once the writer
-  // validates through decodeTree (as encodeCommit already does).
   it('the writer refuses values the reader would refuse', () => {
     const bad: TreeEntry[] = [
       { type: 'file', name: 'a', mode: 0o600 as 0o644, size: 1, digest: D1 },

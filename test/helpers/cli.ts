@@ -70,16 +70,26 @@ export async function errorCodeOf(args: readonly string[], options: RunOptions):
 export interface Spawned {
   child: ChildProcess;
   done: Promise<CliResult & { signal: NodeJS.Signals | null }>;
-  /** Resolves once stderr/stdout has printed something matching `re` (or the process ended). */
+  /** Everything printed so far (stdout then stderr). */
   output(): string;
 }
 
-export function spawnCli(args: readonly string[], options: { cwd: string; vars?: Record<string, string | undefined> }): Spawned {
+export interface SpawnOptions {
+  cwd: string;
+  vars?: Record<string, string | undefined>;
+  /** Run as another user (the tests run as root, which ignores file permissions). */
+  uid?: number;
+  gid?: number;
+}
+
+export function spawnCli(args: readonly string[], options: SpawnOptions): Spawned {
   ensureBuilt();
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...TEST_VARS, ...options.vars },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   let stdout = '';
   let stderr = '';
@@ -92,7 +102,7 @@ export function spawnCli(args: readonly string[], options: { cwd: string; vars?:
   return { child, done, output: () => stdout + stderr };
 }
 
-export async function spawnCliDone(args: readonly string[], options: { cwd: string; vars?: Record<string, string | undefined> }) {
+export async function spawnCliDone(args: readonly string[], options: SpawnOptions) {
   return spawnCli(args, options).done;
 }
 
