@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type CliIo, println } from '../io.js';
-import { apiBase, globals } from './shared.js';
+import { apiBase, globals, userPath } from './shared.js';
 import { shortId } from '../format.js';
 
 export function registerAttest(program: Command, io: CliIo): void {
@@ -28,13 +29,13 @@ or by hand with openssl (docs/security.md).`,
         ...apiBase(g, io),
         rev,
         ...(opts.key ? { key: opts.key } : {}),
-        ...(opts.keyFile ? { keyFile: opts.keyFile } : {}),
+        ...(opts.keyFile ? { keyFile: userPath(io, opts.keyFile) } : {}),
         ...(opts.codeRepo ? { codeRepository: opts.codeRepo } : {}),
         ...(opts.storeUri ? { storeUri: opts.storeUri } : {}),
       });
       const text = new TextDecoder().decode(r.bytes);
       if (opts.output) {
-        await writeFile(opts.output, text.endsWith('\n') ? text : `${text}\n`);
+        await writeFile(resolve(io.cwd, opts.output), text.endsWith('\n') ? text : `${text}\n`);
         if (!g.quiet) println(io, `Wrote attestation for ${r.statement.subject.length} file(s), signed by ${shortId(r.keyId)}, to ${opts.output}`);
       } else {
         io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
-import { apiBase, globals, JSON_HELP } from './shared.js';
+import { apiBase, globals, JSON_HELP, userPath } from './shared.js';
 import { shortId } from '../format.js';
 import { signersFor } from './signers.js';
 
@@ -34,7 +34,7 @@ Examples:
     .action(async (opts: { message: string; author?: string; email?: string; input: string[]; allowEmpty?: boolean; sign: boolean; verify?: boolean; key?: string; keyFile?: string }, cmd: Command) => {
       const { commit } = await import('../../api/commit.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
-      const signers = opts.sign ? await signersFor(io, { ...(opts.key ? { key: opts.key } : {}), ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) }) : [];
+      const signers = opts.sign ? await signersFor(io, { ...(opts.key ? { key: opts.key } : {}), ...(opts.keyFile ? { keyFile: userPath(io, opts.keyFile) } : {}) }) : [];
       const result = await commit({
         ...apiBase(g, io),
         message: opts.message,

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type CliIo, printJson, println } from '../io.js';
-import { globals, JSON_HELP } from './shared.js';
+import { globals, JSON_HELP, userPath } from './shared.js';
 import { MlstoreError } from '../../errors.js';
 
 export function registerKey(program: Command, io: CliIo): void {
@@ -33,7 +34,7 @@ Example:
     .action(async (opts: { name?: string; passphraseFile?: string; default?: boolean }, cmd: Command) => {
       const g = globals(cmd, io);
       const { keyGenerate } = await import('../../api/key.js');
-      const passphrase = opts.passphraseFile ? (await readFile(opts.passphraseFile, 'utf8')).replace(/\r?\n$/, '') : undefined;
+      const passphrase = opts.passphraseFile ? (await readFile(resolve(io.cwd, opts.passphraseFile), 'utf8')).replace(/\r?\n$/, '') : undefined;
       const info = await keyGenerate({ env: io.env, ...(opts.name ? { name: opts.name } : {}), ...(passphrase ? { passphrase } : {}), ...(opts.default ? { setDefault: true } : {}) });
       if (g.json) return printJson(io, { ok: true, key: info });
       println(io, `Generated key ${info.id} (${info.name})${info.isDefault ? ', the default signing key' : ''}`);
@@ -74,7 +75,7 @@ Example:
     .action(async (pem: string, opts: { name: string; expires?: string; scope: string[]; trustFile?: string }, cmd: Command) => {
       const g = globals(cmd, io);
       const { keyTrust } = await import('../../api/key.js');
-      const publicKeyPem = await readFile(pem, 'utf8').catch((e: unknown) => {
+      const publicKeyPem = await readFile(resolve(io.cwd, pem), 'utf8').catch((e: unknown) => {
         throw new MlstoreError('BAD_PATH', `cannot read ${pem}: ${(e as Error).message}`);
       });
       const r = await keyTrust({
@@ -84,7 +85,7 @@ Example:
         name: opts.name,
         ...(opts.expires ? { expires: opts.expires } : {}),
         ...(opts.scope.length ? { scope: opts.scope } : {}),
-        ...(opts.trustFile ? { trustFile: opts.trustFile } : {}),
+        ...(opts.trustFile ? { trustFile: userPath(io, opts.trustFile) } : {}),
       });
       if (g.json) return printJson(io, { ok: true, id: r.id, trustFile: r.trustFile });
       println(io, `Trusted ${r.id} as ${opts.name} in ${r.trustFile}. Commit that file to Git.`);
@@ -99,7 +100,7 @@ Example:
     .action(async (keyRef: string, opts: { trustFile?: string }, cmd: Command) => {
       const g = globals(cmd, io);
       const { keyUntrust } = await import('../../api/key.js');
-      const r = await keyUntrust({ dir: g.dir, env: io.env, key: keyRef, ...(opts.trustFile ? { trustFile: opts.trustFile } : {}) });
+      const r = await keyUntrust({ dir: g.dir, env: io.env, key: keyRef, ...(opts.trustFile ? { trustFile: userPath(io, opts.trustFile) } : {}) });
       if (g.json) return printJson(io, { ok: true, id: r.id, trustFile: r.trustFile });
       println(io, `Removed ${r.id} from ${r.trustFile}. Commit that file to Git.`);
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MlstoreError } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { apiBase, globals } from './shared.js';
+import { apiBase, globals, userPath } from './shared.js';
 
 const FORMATS = ['json', 'dot', 'mermaid', 'mlmd'] as const;
 
@@ -27,7 +27,7 @@ export function registerLineage(program: Command, io: CliIo): void {
         format: opts.format as (typeof FORMATS)[number],
         parents: opts.parents,
         ...(opts.maxNodes ? { maxNodes: opts.maxNodes } : {}),
-        ...(opts.trustFile ? { trustFile: opts.trustFile } : {}),
+        ...(opts.trustFile ? { trustFile: userPath(io, opts.trustFile) } : {}),
       });
       io.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
     });

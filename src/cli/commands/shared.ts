@@ -22,3 +22,8 @@ export function apiBase(g: Globals, io: CliIo): { dir: string; env: CliIo['env']
 }
 
 export const JSON_HELP = 'print one JSON document on stdout instead of text';
+
+/** A file path from the command line, relative to the directory the user ran mlstore in. */
+export function userPath(io: CliIo, path: string): string {
+  return resolve(io.cwd, path);
+}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
-import { apiBase, globals, JSON_HELP } from './shared.js';
+import { apiBase, globals, JSON_HELP, userPath } from './shared.js';
 import { shortId } from '../format.js';
 
 export function registerSign(program: Command, io: CliIo): void {
@@ -15,7 +15,7 @@ export function registerSign(program: Command, io: CliIo): void {
     .action(async (rev: string, opts: { key?: string; keyFile?: string }, cmd: Command) => {
       const g = globals(cmd, io);
       const { sign } = await import('../../api/sign.js');
-      const r = await sign({ ...apiBase(g, io), rev, ...(opts.key ? { key: opts.key } : {}), ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) });
+      const r = await sign({ ...apiBase(g, io), rev, ...(opts.key ? { key: opts.key } : {}), ...(opts.keyFile ? { keyFile: userPath(io, opts.keyFile) } : {}) });
       if (g.json) return printJson(io, { ok: true, ...r });
       println(io, `Signed ${shortId(r.commit)} with ${shortId(r.keyId)}${r.keyName ? ` (${r.keyName})` : ''}.`);
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
-import { apiBase, globals } from './shared.js';
+import { apiBase, globals, userPath } from './shared.js';
 import { shortId } from '../format.js';
 import { ProblemsFound } from '../problems-found.js';
 
@@ -24,7 +24,7 @@ Example policy (policy.json):
     .action(async (rev: string, opts: { policy?: string; trustFile?: string }, cmd: Command) => {
       const g = globals(cmd, io);
       const { verify } = await import('../../api/verify.js');
-      const d = await verify({ ...apiBase(g, io), rev, ...(opts.policy ? { policyFile: opts.policy } : {}), ...(opts.trustFile ? { trustFile: opts.trustFile } : {}) });
+      const d = await verify({ ...apiBase(g, io), rev, ...(opts.policy ? { policyFile: userPath(io, opts.policy) } : {}), ...(opts.trustFile ? { trustFile: userPath(io, opts.trustFile) } : {}) });
       if (g.json) printJson(io, d);
       else {
         println(io, `${d.ok ? 'OK' : 'FAILED'}: commit ${shortId(d.commit)}${d.refName ? ` (${d.refName})` : ''}, ${d.trustedSigners.length} trusted signer(s) of ${d.policy.threshold} required`);
