@@ -1,0 +1,155 @@
+/**
+ * Git integration with the real `git` binary: commits record the code version (HEAD, dirty flag,
+ * digest of the changes) and the environment; mlstore.lock and .gitignore make
+ * `git checkout <old>; mlstore checkout` give back the data of that code version.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, runJson } from '../helpers/cli.js';
+import { newRepo, sha256, snapshotTree, writeFiles } from '../helpers/repo.js';
+import { assertStoreConsistent } from '../helpers/store.js';
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_CONFIG_SYSTEM: '/dev/null',
+  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
+  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+};
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+const dataOnly = (p: string) => p === 'data' || p.startsWith('data/');
+/** Author from git config, not from the test defaults. */
+const NO_AUTHOR_VARS = { MLSTORE_AUTHOR_NAME: undefined, MLSTORE_AUTHOR_EMAIL: undefined };
+
+describe('e2e with git', () => {
+  it('records code.commit/dirty/diff, writes mlstore.lock and .gitignore; git checkout <old> + mlstore checkout restores that data', async () => {
+    const repo = await newRepo();
+    git(repo, 'init', '-q', '-b', 'trunk');
+    git(repo, 'config', 'user.name', 'Git Person');
+    git(repo, 'config', 'user.email', 'git@example.com');
+    await writeFiles(repo, { 'train.py': 'print("train")\n', 'data/x.csv': 'a,b\n1,2\n', 'data/sub/y.bin': 'y1' });
+
+    const add = await runJson(['add', 'data'], { cwd: repo });
+    expect(add.code, add.stderr).toBe(0);
+    const ignore = await readFile(join(repo, '.gitignore'), 'utf8');
+    expect(ignore.split('\n')).toEqual(expect.arrayContaining(['/.mlstore/', '/data']));
+    // data is ignored by git; the code is not
+    git(repo, 'add', '-A');
+    expect(git(repo, 'status', '--porcelain')).not.toContain('data');
+    git(repo, 'commit', '-q', '-m', 'code v1');
+    const g1 = git(repo, 'rev-parse', 'HEAD');
+
+    const c1 = await runJson(['commit', '-m', 'data v1'], { cwd: repo, vars: NO_AUTHOR_VARS });
+    expect(c1.code, c1.stderr).toBe(0);
+    expect(c1.json.commit.code).toEqual({ commit: g1, dirty: false, diff: null });
+    expect(c1.json.commit.author).toEqual({ name: 'Git Person', email: 'git@example.com' });
+    const lock1 = JSON.parse(await readFile(join(repo, 'mlstore.lock'), 'utf8'));
+    expect(lock1).toEqual({ version: 1, commit: c1.json.id, paths: ['data'] });
+    // mlstore.lock is stable, sorted JSON
+    expect(await readFile(join(repo, 'mlstore.lock'), 'utf8')).toBe(`${JSON.stringify({ version: 1, commit: c1.json.id, paths: ['data'] }, null, 2)}\n`);
+    git(repo, 'add', 'mlstore.lock');
+    git(repo, 'commit', '-q', '-m', 'data v1');
+    const gData1 = git(repo, 'rev-parse', 'HEAD');
+    const data1 = await snapshotTree(repo, { include: dataOnly });
+
+    // v2: data changes, code committed
+    await writeFiles(repo, { 'data/x.csv': 'a,b\n1,2\n3,4\n', 'data/z.txt': 'z' });
+    await rm(join(repo, 'data/sub/y.bin'));
+    await writeFile(join(repo, 'train.py'), 'print("train v2")\n');
+    git(repo, 'commit', '-q', '-am', 'code v2');
+    const g2 = git(repo, 'rev-parse', 'HEAD');
+    const c2 = await runJson(['commit', '-m', 'data v2'], { cwd: repo });
+    expect(c2.json.commit.code).toEqual({ commit: g2, dirty: false, diff: null });
+    git(repo, 'commit', '-q', '-am', 'data v2');
+    const data2 = await snapshotTree(repo, { include: dataOnly });
+
+    // uncommitted code changes: dirty, with a digest that pins them
+    await writeFile(join(repo, 'train.py'), 'print("experiment")\n');
+    await writeFiles(repo, { 'data/w.txt': 'w' });
+    const c3 = await runJson(['commit', '-m', 'data v3 from dirty code'], { cwd: repo });
+    expect(c3.json.commit.code.commit).toBe(git(repo, 'rev-parse', 'HEAD'));
+    expect(c3.json.commit.code.dirty).toBe(true);
+    expect(c3.json.commit.code.diff).toMatch(/^[0-9a-f]{64}$/);
+    // a different dirty change gives a different digest
+    await writeFile(join(repo, 'train.py'), 'print("experiment 2")\n');
+    const c4 = await runJson(['commit', '-m', 'v4', '--allow-empty'], { cwd: repo });
+    expect(c4.json.commit.code.dirty).toBe(true);
+    expect(c4.json.commit.code.diff).not.toBe(c3.json.commit.code.diff);
+    // an untracked file does not make code dirty; mlstore.lock changes never do
+    git(repo, 'checkout', '-q', '--', 'train.py');
+    git(repo, 'add', 'mlstore.lock');
+    git(repo, 'commit', '-q', '-m', 'lock v4');
+    await writeFiles(repo, { 'notes.txt': 'scratch' });
+    const c5 = await runJson(['commit', '-m', 'v5', '--allow-empty'], { cwd: repo });
+    expect(c5.json.commit.code.dirty).toBe(false);
+    expect(await runCli(['show'], { cwd: repo }).then((r) => r.stdout)).toContain(`code        ${git(repo, 'rev-parse', 'HEAD')}`);
+
+    git(repo, 'commit', '-q', '-m', 'lock v5', '--', 'mlstore.lock');
+    // back to the code of data v1: mlstore checkout with no REV restores that data exactly
+    git(repo, 'checkout', '-q', gData1);
+    expect(JSON.parse(await readFile(join(repo, 'mlstore.lock'), 'utf8')).commit).toBe(c1.json.id);
+    const co = await runJson(['checkout'], { cwd: repo });
+    expect(co.code, co.stderr).toBe(0);
+    expect(co.json.id).toBe(c1.json.id);
+    expect(await snapshotTree(repo, { include: dataOnly })).toEqual(data1);
+    expect(git(repo, 'status', '--porcelain')).toBe('?? notes.txt'); // mlstore.lock untouched by the checkout
+    // and forward again to the code of data v2
+    git(repo, 'checkout', '-q', 'trunk~2'); // the "data v2" Git commit
+    const co2 = await runJson(['checkout'], { cwd: repo });
+    expect(co2.code, co2.stderr).toBe(0);
+    expect(co2.json.id).toBe(c2.json.id);
+    expect(await snapshotTree(repo, { include: dataOnly })).toEqual(data2);
+    await assertStoreConsistent(repo);
+  });
+
+  it('environment: lock files at the root are components; adding or changing requirements.txt changes the digest', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a': 'a' });
+    await runCli(['add', 'data'], { cwd: repo });
+    const c1 = await runJson(['commit', '-m', 'no lock files'], { cwd: repo });
+    const env1 = c1.json.commit.environment;
+    expect(env1.components).toMatchObject({ os: process.platform, arch: process.arch, 'runtime:node': process.version });
+    expect(Object.keys(env1.components).some((k) => k.startsWith('file:'))).toBe(false);
+
+    await writeFiles(repo, { 'requirements.txt': 'numpy==1.26.4\n' });
+    const c2 = await runJson(['commit', '-m', 'with requirements', '--allow-empty'], { cwd: repo });
+    const env2 = c2.json.commit.environment;
+    expect(env2.components['file:requirements.txt']).toBe(`sha256:${sha256('numpy==1.26.4\n')}`);
+    expect(env2.digest).not.toBe(env1.digest);
+
+    await writeFiles(repo, { 'requirements.txt': 'numpy==2.0.0\n', 'Dockerfile': 'FROM python:3.12\n', 'requirements-dev.txt': 'pytest\n', 'uv.lock': 'x' });
+    const c3 = await runJson(['commit', '-m', 'more', '--allow-empty'], { cwd: repo });
+    const env3 = c3.json.commit.environment;
+    expect(Object.keys(env3.components).filter((k) => k.startsWith('file:')).sort()).toEqual([
+      'file:Dockerfile',
+      'file:requirements-dev.txt',
+      'file:requirements.txt',
+      'file:uv.lock',
+    ]);
+    expect(env3.digest).not.toBe(env2.digest);
+    // unchanged environment → same digest
+    const c4 = await runJson(['commit', '-m', 'same env', '--allow-empty'], { cwd: repo });
+    expect(c4.json.commit.environment).toEqual(env3);
+    // a lock file in a subdirectory is not the project's environment
+    await writeFiles(repo, { 'data/requirements.txt': 'not an env\n' });
+    const c5 = await runJson(['commit', '-m', 'data only'], { cwd: repo });
+    expect(c5.json.commit.environment.digest).toBe(env3.digest);
+  });
+
+  it('--input records lineage edges (REV and REV:PATH) resolved to commit ids', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a': 'a' });
+    await runCli(['add', 'data'], { cwd: repo });
+    const base = (await runJson(['commit', '-m', 'dataset'], { cwd: repo })).json.id;
+    await runCli(['tag', 'ds-v1'], { cwd: repo });
+    await writeFiles(repo, { 'model/m.bin': 'weights' });
+    await runCli(['add', 'model'], { cwd: repo });
+    const c = await runJson(['commit', '-m', 'model', '--input', 'ds-v1:data', '--input', 'HEAD'], { cwd: repo });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.json.commit.inputs).toEqual([{ commit: base, path: 'data' }, { commit: base }]);
+    const bad = await runJson(['commit', '-m', 'x', '--allow-empty', '--input', 'nope'], { cwd: repo });
+    expect(bad).toMatchObject({ code: 2, json: { error: { code: 'UNKNOWN_REV' } } });
+  });
+});
