@@ -8,6 +8,7 @@
  *   for (const p of report.problems) console.log(p.severity, p.code, p.id, p.affected.paths);
  *   process.exitCode = report.ok ? 0 : 1;
  */
+import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultEnv, type Env } from '../env.js';
@@ -76,8 +77,24 @@ interface Store {
 
 const MAX_REPAIR_ROUNDS = 8;
 
-export async function fsck(options: FsckOptions): Promise<FsckReport> {
-  const env = options.env ?? defaultEnv();
+export async function fsck(callerOptions: FsckOptions): Promise<FsckReport> {
+  const env = callerOptions.env ?? defaultEnv();
+  // Many reads in flight each listen on the signal: a private one, linked to the caller's, with room for them.
+  const controller = new AbortController();
+  setMaxListeners(1024, controller.signal);
+  const outer = callerOptions.signal;
+  const onAbort = (): void => controller.abort(outer?.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  const options: FsckOptions = { ...callerOptions, signal: controller.signal };
+  try {
+    return await runFsck(options, env);
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function runFsck(options: FsckOptions, env: Env): Promise<FsckReport> {
   const started = env.now();
   const shard = typeof options.shard === 'string' ? parseShard(options.shard) : options.shard;
   const sample = options.sample === undefined ? undefined : validateSample(options.sample, options.seed ?? randomSeed(env));

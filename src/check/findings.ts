@@ -19,6 +19,8 @@ export interface NewProblem {
   detail: string;
   facts?: Record<string, unknown>;
   severity?: Severity;
+  /** Only the refs given with affectRef: a finding about a ref tip does not spread to other refs. */
+  ownRefsOnly?: boolean;
 }
 
 interface Record_ extends NewProblem {
@@ -107,7 +109,7 @@ export class Findings {
     for (const r of this.#records) {
       if (!keep(r)) continue;
       const refs = new Set(r.refs);
-      for (const root of this.#rootsReaching(r.commits, children)) refs.add(root);
+      if (!r.ownRefsOnly) for (const root of this.#rootsReaching(r.commits, children)) refs.add(root);
       const affected: Affected = { commits: sorted(r.commits), refs: sorted(refs), paths: sorted(r.paths) };
       if (r.moreCommits || r.morePaths) {
         affected.more = { ...(r.moreCommits ? { commits: r.moreCommits } : {}), ...(r.morePaths ? { paths: r.morePaths } : {}) };

@@ -80,11 +80,12 @@ function record(ctx: SignatureContext, id: string, d: Decision, envelopes: numbe
     const what = code === 'UNSIGNED_COMMIT' ? 'is not signed' : code === 'UNTRUSTED_COMMIT' ? 'is not signed by enough trusted keys' : 'breaks the policy';
     const at = tips.join(', ');
     const pid = ctx.findings.add(
-      { code, id, kind: 'commit', detail: `commit ${id} at ${refName ?? at} ${what}: ${reason}`, facts, severity: ctx.tipSeverity },
+      { code, id, kind: 'commit', detail: `commit ${id} at ${refName ?? at} ${what}: ${reason}`, facts, severity: ctx.tipSeverity, ownRefsOnly: true },
       `tip:${code}:${id}:${refName ?? ''}`,
     );
     ctx.findings.affectCommit(pid, id);
-    for (const t of refName ? [refName] : tips) ctx.findings.affectRef(pid, t);
+    // the ref checked, and HEAD / mlstore.lock when they name the same commit
+    for (const t of tips) if (t === refName || parseFullRef(t) === undefined) ctx.findings.affectRef(pid, t);
     return;
   }
   const pid = ctx.findings.add(
