@@ -26,6 +26,8 @@ export interface WorkspaceStatus {
   deleted: FileChange[];
   skipped: Skipped[];
   clean: boolean;
+  /** Files actually read (the rest were unchanged per the stat cache) and their bytes. */
+  read: { files: number; bytes: number };
 }
 
 export async function workspaceStatus(repo: Repository, options: { verify?: boolean; signal?: AbortSignal } = {}): Promise<WorkspaceStatus> {
@@ -33,7 +35,7 @@ export async function workspaceStatus(repo: Repository, options: { verify?: bool
   const head = await repo.headCommit(options.signal);
   const base = head ? (await flattenTree(repo.objects, (await repo.readCommit(head, options.signal)).tree, options.signal)).files : new Map<string, FileEntry>();
   const snap = await snapshotWorkspace(repo, tracked, { mode: 'hash', ...options });
-  return { commit: head ?? null, tracked, ...compareFiles(base, snap, tracked), skipped: snap.skipped };
+  return { commit: head ?? null, tracked, ...compareFiles(base, snap, tracked), skipped: snap.skipped, read: snap.read };
 }
 
 export function compareFiles(
