@@ -192,6 +192,7 @@ async function download(repo: Repository, remote: Remote, what: Pick<DownloadInp
   const db = await repo.index();
   const options: TransferOptions = {
     jobs: remote.jobs,
+    now: () => repo.env.now().getTime(),
     ...(signal ? { signal } : {}),
     ...(repo.env.progress ? { progress: repo.env.progress } : {}),
     ...(db ? { index: { db, remoteId: remote.indexId } } : {}),

@@ -89,6 +89,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         },
         {
           jobs: remote.jobs,
+          now: () => repo.env.now().getTime(),
           ...(signal ? { signal } : {}),
           ...(repo.env.progress ? { progress: repo.env.progress } : {}),
           ...(db ? { index: { db, remoteId: remote.indexId } } : {}),

@@ -18,7 +18,7 @@ import { decodeTree, type FileEntry, type Tree } from '../model/tree.js';
 import type { Namespace } from '../model/object-kind.js';
 import { objectKey, signatureKey, signaturePrefix } from './layout.js';
 import type { ObjectStore } from './object-store.js';
-import { Meter, RemoteMarks, decodeOrCorrupt, runPool, type TransferOptions } from './transfer.js';
+import { Meter, RemoteMarks, decodeOrCorrupt, runPool, transferSignal, type TransferOptions } from './transfer.js';
 
 export interface DownloadInput {
   local: ObjectStore;
@@ -53,14 +53,19 @@ const VERIFY_ATTEMPTS = 3;
 type Scope = 'all' | 'partial' | 'trees';
 
 export async function downloadObjects(input: DownloadInput, options: TransferOptions): Promise<DownloadResult> {
-  const plan = new DownloadPlan(input, options);
-  await plan.walk();
-  await plan.fetchChunks();
-  await plan.storeMetadata();
-  await plan.fetchSignatures();
-  await input.local.backend.flush(options.signal ? { signal: options.signal } : {});
-  await plan.markAll();
-  return plan.result;
+  const { signal, done } = transferSignal(options.signal, options.jobs);
+  try {
+    const plan = new DownloadPlan(input, { ...options, signal });
+    await plan.walk();
+    await plan.fetchChunks();
+    await plan.storeMetadata();
+    await plan.fetchSignatures();
+    await input.local.backend.flush({ signal });
+    await plan.markAll();
+    return plan.result;
+  } finally {
+    done();
+  }
 }
 
 class DownloadPlan {
@@ -85,7 +90,7 @@ class DownloadPlan {
     private readonly options: TransferOptions,
   ) {
     this.#sig = options.signal ? { signal: options.signal } : {};
-    this.#marks = new RemoteMarks(options.index, async () => {});
+    this.#marks = new RemoteMarks(options.index, async () => {}, options.now);
     this.#scan = new Meter('reading metadata', undefined, undefined, options.progress);
   }
 
@@ -227,7 +232,7 @@ class DownloadPlan {
         const bytes = await this.#fetchVerified('chunks', id, 'chunk', size, path);
         await this.input.local.putChunk(bytes, id, this.options.signal);
         meter.add(bytes.length);
-        await this.#marks.add(objectKey('chunks', id), bytes.length);
+        await this.#marks.add(objectKey('chunks', id));
       });
     } finally {
       await this.#marks.checkpoint().catch(() => {});

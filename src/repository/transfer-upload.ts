@@ -16,7 +16,7 @@ import { decodeTree } from '../model/tree.js';
 import type { Backend } from '../storage/backend.js';
 import { objectKey, signatureKey } from './layout.js';
 import type { ObjectStore } from './object-store.js';
-import { Meter, RemoteMarks, decodeOrCorrupt, knownOnRemote, runPool, type TransferOptions } from './transfer.js';
+import { Meter, RemoteMarks, decodeOrCorrupt, knownOnRemote, runPool, transferSignal, type TransferOptions } from './transfer.js';
 
 export interface UploadSource {
   objects: ObjectStore;
@@ -55,9 +55,14 @@ interface Item {
 }
 
 export async function uploadObjects(input: UploadInput, options: TransferOptions): Promise<UploadResult> {
-  const plan = new UploadPlan(input, options);
-  await plan.walk();
-  return plan.send();
+  const { signal, done } = transferSignal(options.signal, options.jobs);
+  try {
+    const plan = new UploadPlan(input, { ...options, signal });
+    await plan.walk();
+    return await plan.send();
+  } finally {
+    done();
+  }
 }
 
 class UploadPlan {
@@ -164,7 +169,7 @@ class UploadPlan {
   async send(): Promise<UploadResult> {
     const { remote } = this.input;
     const objects = this.input.local.objects;
-    const marks = new RemoteMarks(this.options.index, () => remote.flush(this.#sig));
+    const marks = new RemoteMarks(this.options.index, () => remote.flush(this.#sig), this.options.now);
     const phases: Item[][] = [];
     phases.push(
       [...this.chunks].map(([id, size]) => ({
@@ -223,7 +228,7 @@ class UploadPlan {
     this.result.uploaded++;
     this.result.bytes += bytes.length;
     meter.add(item.size);
-    await marks.add(item.key, bytes.length);
+    await marks.add(item.key);
   }
 
   /** New commits grouped so every commit comes after its (new) parents. */

@@ -14,6 +14,7 @@
  * the remote acknowledged (and, for directories, fsynced) them: an interrupted push resumes where
  * it stopped, and a re-push of an unchanged repository costs a few index look-ups.
  */
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { MlstoreError, isMlstoreError, throwIfAborted } from '../errors.js';
 import type { ProgressEvent } from '../env.js';
@@ -26,6 +27,8 @@ export interface TransferOptions {
   progress?: (event: ProgressEvent) => void;
   /** The local index and the id it uses for the remote; absent: no cache. */
   index?: { db: IndexDb; remoteId: string };
+  /** Milliseconds clock for checkpoint pacing (the caller passes its injected clock). */
+  now?: () => number;
 }
 
 /**
@@ -54,27 +57,30 @@ export async function runPool<T>(items: Iterable<T>, jobs: number, signal: Abort
 }
 
 /**
- * Collects keys known to be on the remote and writes them to the index in batches. `beforeMark`
- * runs first (the remote's flush, for an upload), so a key is never remembered as present before
- * it is durable there. Checkpoints run one at a time, in order.
+ * Collects keys known to be on the remote and writes them to the index in checkpoints, about once
+ * a second (so an interrupted transfer loses at most that much bookkeeping) or every 8192 keys.
+ * `beforeMark` runs first (the remote's flush, for an upload), so a key is never remembered as
+ * present before it is durable there. Checkpoints run one at a time, in order.
  */
 export class RemoteMarks {
   #pending: string[] = [];
-  #pendingBytes = 0;
   #chain: Promise<void> = Promise.resolve();
+  #last: number;
 
   constructor(
     private readonly index: TransferOptions['index'],
     private readonly beforeMark: () => Promise<void>,
-    private readonly every = { keys: 512, bytes: 128 * 1024 * 1024 },
-  ) {}
+    private readonly now: () => number = () => 0,
+    private readonly every = { ms: 1000, keys: 8192 },
+  ) {
+    this.#last = now();
+  }
 
   /** Records `key`; returns a promise that settles when a checkpoint it triggered is written. */
-  add(key: string, bytes = 0): Promise<void> {
+  add(key: string): Promise<void> {
     if (!this.index) return Promise.resolve();
     this.#pending.push(key);
-    this.#pendingBytes += bytes;
-    if (this.#pending.length >= this.every.keys || this.#pendingBytes >= this.every.bytes) return this.checkpoint();
+    if (this.#pending.length >= this.every.keys || this.now() - this.#last >= this.every.ms) return this.checkpoint();
     return Promise.resolve();
   }
 
@@ -90,7 +96,7 @@ export class RemoteMarks {
     if (!this.index) return Promise.resolve();
     const keys = this.#pending;
     this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#last = this.now();
     const { db, remoteId } = this.index;
     this.#chain = this.#chain.then(async () => {
       if (keys.length === 0) return;
@@ -148,4 +154,18 @@ export function decodeOrCorrupt<T>(decode: (b: Uint8Array) => T, bytes: Uint8Arr
       cause: e,
     });
   }
+}
+
+/**
+ * A child of the caller's signal for one transfer: every request in flight listens to it, so it
+ * may carry hundreds of listeners without Node warning about a leak (the parent gets just one).
+ */
+export function transferSignal(parent: AbortSignal | undefined, jobs: number): { signal: AbortSignal; done: () => void } {
+  const child = new AbortController();
+  setMaxListeners(Math.max(64, jobs * 8), child.signal);
+  if (!parent) return { signal: child.signal, done: () => {} };
+  const onAbort = (): void => child.abort(parent.reason);
+  if (parent.aborted) onAbort();
+  else parent.addEventListener('abort', onAbort, { once: true });
+  return { signal: child.signal, done: () => parent.removeEventListener('abort', onAbort) };
 }

@@ -210,6 +210,12 @@ export interface ProxyRequest {
 export interface ProxyLogEntry extends ProxyRequest {
   status: number | 'reset' | 'truncated';
   fault?: Fault['kind'];
+  /** PUT only: the x-amz-checksum-sha256 header sent, and the base64 SHA-256 of the body received. */
+  checksum?: string;
+  bodySha256?: string;
+  /** Event order: when the request arrived, and when the server's answer came back. */
+  start: number;
+  end?: number;
 }
 
 export interface FaultProxy {
@@ -227,6 +233,7 @@ export async function startFaultProxy(target: string, prefix: string, bucket: st
   const up = new URL(target);
   const agent = new Agent({ keepAlive: true, maxSockets: 128 });
   const counts = new Map<string, number>();
+  let seq = 0;
   const sockets = new Set<Socket>();
   const proxy: FaultProxy = { endpoint: '', log: [], rule: () => undefined, close: async () => {} };
   const server: Server = createServer((req, res) => {
@@ -242,7 +249,12 @@ export async function startFaultProxy(target: string, prefix: string, bucket: st
       counts.set(id, attempt + 1);
       const r: ProxyRequest = { method: req.method ?? 'GET', key, attempt };
       const fault = proxy.rule(r);
-      const entry: ProxyLogEntry = { ...r, status: 0, ...(fault ? { fault: fault.kind } : {}) };
+      const entry: ProxyLogEntry = { ...r, status: 0, start: ++seq, ...(fault ? { fault: fault.kind } : {}) };
+      if (req.method === 'PUT') {
+        const sent = req.headers['x-amz-checksum-sha256'];
+        if (typeof sent === 'string') entry.checksum = sent;
+        entry.bodySha256 = createHash('sha256').update(body).digest('base64');
+      }
       proxy.log.push(entry);
       if (fault?.kind === 'status') {
         entry.status = fault.status;
@@ -263,6 +275,7 @@ export async function startFaultProxy(target: string, prefix: string, bucket: st
           { host: up.hostname, port: up.port, method: req.method, path: req.url, headers, agent },
           (ures: IncomingMessage) => {
             entry.status = ures.statusCode ?? 0;
+            entry.end = ++seq;
             const isBody = req.method === 'GET' && ures.statusCode === 200;
             if (isBody && (fault?.kind === 'truncate' || fault?.kind === 'corrupt')) {
               const parts: Buffer[] = [];
