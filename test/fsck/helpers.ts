@@ -103,6 +103,8 @@ export interface Target {
   remove(key: string): Promise<void>;
   /** Whether HEAD and mlstore.lock are roots (the local store). */
   local: boolean;
+  /** For S3 targets: the client and where the store lives in the bucket. */
+  s3?: { client: S3Env['client']; bucket: string; prefix: string };
 }
 
 export type TargetKind = 'local' | 'directory' | 's3';
@@ -132,6 +134,7 @@ export async function freshTarget(template: Fixture, kind: TargetKind, s3?: S3Te
     args: ['--remote', 'origin'],
     vars: env.vars,
     local: false,
+    s3: { client: env.client, bucket: s3!.bucket, prefix: env.prefix },
     async read(k) {
       const r = await env.client.send(new GetObjectCommand({ Bucket: s3!.bucket, Key: key(k) }));
       return Buffer.from(await r.Body!.transformToByteArray());
