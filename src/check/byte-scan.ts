@@ -68,7 +68,7 @@ export async function scanBytes(o: ByteScanOptions): Promise<ByteScanResult> {
     if (outcome.hash === id) {
       o.chunks.mark(id, FLAG.VERIFIED);
       result.verified++;
-      result.bytes += outcome.size;
+      if (!fast) result.bytes += outcome.size; // --fast hashed nothing itself
       if (!fast) pendingKeys.push(objectKey('chunks', id));
     } else {
       recordMismatch(o, id, outcome.hash, outcome.size, fast);

@@ -151,6 +151,7 @@ async function checkRefState(s: RootSources, refs: Readonly<Record<string, strin
       code: 'REFSTATE_MISMATCH', id: null, kind: 'ref', key: m.ref,
       detail: `${m.ref} is ${m.actual ?? 'absent'} but signed ref state version ${state.version} says ${m.snapshot ?? 'absent'}`,
       facts: { snapshot: m.snapshot, actual: m.actual, version: state.version },
+      ownRefsOnly: true,
     });
     s.findings.affectRef(pid, m.ref);
     for (const c of [m.snapshot, m.actual]) if (c) s.findings.affectCommit(pid, c);

@@ -24,7 +24,7 @@ export interface SignatureContext {
   trustList: TrustList;
   policy: Policy;
   now: Date;
-  /** Severity of unsigned/untrusted/policy findings at ref tips; 'off' skips them (BAD_SIGNATURE still counts). */
+  /** Severity of unsigned/untrusted/policy findings at ref tips; 'off' skips them, in history too (BAD_SIGNATURE still counts). */
   tipSeverity: Severity | 'off';
   signal?: AbortSignal;
 }
@@ -75,8 +75,8 @@ function record(ctx: SignatureContext, id: string, d: Decision, envelopes: numbe
     ctx.findings.affectCommit(pid, id);
     return;
   }
+  if (ctx.tipSeverity === 'off') return;
   if (isTip) {
-    if (ctx.tipSeverity === 'off') return;
     const what = code === 'UNSIGNED_COMMIT' ? 'is not signed' : code === 'UNTRUSTED_COMMIT' ? 'is not signed by enough trusted keys' : 'breaks the policy';
     const at = tips.join(', ');
     const pid = ctx.findings.add(
