@@ -1,6 +1,9 @@
 /**
  * Upload: makes every object reachable from some commits present on a remote, sending only what
- * it lacks, in dependency order (see transfer.ts). What the remote lacks is decided, cheapest
+ * it lacks, in dependency order (see transfer.ts): each object is sent once everything it
+ * references that this push sends is stored (and durable — a directory remote is flushed, in
+ * groups, before a parent goes out), so there is no barrier between "levels" and a slow chunk
+ * delays only its own tree. What the remote lacks is decided, cheapest
  * first, by: the commits its refs already point at; the local index of keys it is known to have;
  * a HEAD request for each tree and commit not in the index (present ⇒ its whole closure is
  * present, so the walk stops there). Chunks and manifests not in the index are simply PUT: the
@@ -16,7 +19,9 @@ import { decodeTree } from '../model/tree.js';
 import type { Backend } from '../storage/backend.js';
 import { objectKey, signatureKey } from './layout.js';
 import type { ObjectStore } from './object-store.js';
-import { Meter, RemoteMarks, decodeOrCorrupt, knownOnRemote, runPool, transferSignal, type TransferOptions } from './transfer.js';
+import pLimit from 'p-limit';
+import { throwIfAborted } from '../errors.js';
+import { GroupFlush, Meter, RemoteMarks, decodeOrCorrupt, knownOnRemote, transferSignal, type TransferOptions } from './transfer.js';
 
 export interface UploadSource {
   objects: ObjectStore;
@@ -47,6 +52,8 @@ export interface UploadResult {
 
 interface Item {
   key: string;
+  /** Keys this object references that this push also sends: they must be stored first. */
+  deps: readonly string[];
   /** Size when known before loading (chunks); metadata is held in memory. */
   size: number;
   sha256?: string;
@@ -67,9 +74,9 @@ export async function uploadObjects(input: UploadInput, options: TransferOptions
 
 class UploadPlan {
   readonly chunks = new Map<string, number>();
-  readonly manifests = new Map<string, Uint8Array>();
-  readonly trees = new Map<string, { bytes: Uint8Array; height: number }>();
-  readonly commits = new Map<string, { bytes: Uint8Array; parents: readonly string[] }>();
+  readonly manifests = new Map<string, { bytes: Uint8Array; deps: string[] }>();
+  readonly trees = new Map<string, { bytes: Uint8Array; height: number; deps: string[] }>();
+  readonly commits = new Map<string, { bytes: Uint8Array; parents: readonly string[]; tree: string }>();
   /** Commits whose signatures are compared with the remote's: new ones and the tips. */
   readonly signatureCommits = new Set<string>();
   readonly #treeWalks = new Map<string, Promise<number>>();
@@ -85,10 +92,15 @@ class UploadPlan {
     this.#sig = options.signal ? { signal: options.signal } : {};
   }
 
-  /** True when the remote is known or found to hold `key` (and so its closure); never in verify mode. */
+  /**
+   * True when the remote is known or found to hold `key` (and so its closure); never in verify
+   * mode. A remote without refs is not asked: whatever an interrupted push left there is either in
+   * the index already or cheaper to send again than to probe tree by tree.
+   */
   async #remoteHas(key: string): Promise<boolean> {
     if (this.#verify) return false;
     if ((await knownOnRemote(this.options.index, [key]))[0]) return true;
+    if (this.input.remoteTips.length === 0) return false;
     const info = await this.input.remote.stat(key, this.#sig);
     if (!info) return false;
     this.result.present++;
@@ -106,7 +118,7 @@ class UploadPlan {
       if (stop.has(id) || (await this.#remoteHas(objectKey('meta', id)))) continue;
       const bytes = await this.input.local.objects.getVerified('meta', id, 'commit', this.#sig);
       const commit = decodeOrCorrupt(decodeCommit, bytes, id, 'commit', this.input.local.objects.backend.location);
-      this.commits.set(id, { bytes, parents: commit.parents });
+      this.commits.set(id, { bytes, parents: commit.parents, tree: commit.tree });
       this.signatureCommits.add(id);
       await this.#walkTree(commit.tree);
       for (const p of commit.parents) {
@@ -138,71 +150,96 @@ class UploadPlan {
     const keys = files.map((f) => (f.manifest ? objectKey('meta', f.manifest) : objectKey('chunks', f.digest)));
     const known = this.#verify ? keys.map(() => false) : await knownOnRemote(this.options.index, keys);
     const manifestReads: Promise<void>[] = [];
+    const deps: string[] = [];
     files.forEach((f, i) => {
       if (known[i]) return;
+      deps.push(keys[i]!);
       if (f.manifest) manifestReads.push(this.#walkManifest(f.manifest));
       else this.chunks.set(f.digest, f.size);
     });
-    const heights = await Promise.all([
-      ...tree.entries.map((e) => (e.type === 'tree' ? this.#walkTree(e.id) : Promise.resolve(-1))),
-      ...manifestReads.map((p) => p.then(() => -1)),
-    ]);
+    const subtrees = tree.entries.filter((e) => e.type === 'tree');
+    const [heights] = await Promise.all([Promise.all(subtrees.map((e) => this.#walkTree(e.id))), Promise.all(manifestReads)]);
+    subtrees.forEach((e, i) => {
+      if (heights[i]! >= 0) deps.push(objectKey('meta', e.id));
+    });
     const height = 1 + Math.max(-1, ...heights);
-    this.trees.set(id, { bytes, height });
+    this.trees.set(id, { bytes, height, deps });
     return height;
   }
 
   async #walkManifest(id: string): Promise<void> {
     if (this.manifests.has(id)) return;
+    const entry: { bytes: Uint8Array; deps: string[] } = { bytes: new Uint8Array(0), deps: [] };
+    this.manifests.set(id, entry);
     const objects = this.input.local.objects;
-    const bytes = await objects.getVerified('meta', id, 'file manifest', this.#sig);
-    this.manifests.set(id, bytes);
-    const m = decodeOrCorrupt(decodeFileManifest, bytes, id, 'file manifest', objects.backend.location);
+    entry.bytes = await objects.getVerified('meta', id, 'file manifest', this.#sig);
+    const m = decodeOrCorrupt(decodeFileManifest, entry.bytes, id, 'file manifest', objects.backend.location);
     const keys = m.chunks.map(([c]) => objectKey('chunks', c));
     const known = this.#verify ? keys.map(() => false) : await knownOnRemote(this.options.index, keys);
     m.chunks.forEach(([c, size], i) => {
-      if (!known[i]) this.chunks.set(c, size);
+      if (known[i]) return;
+      this.chunks.set(c, size);
+      entry.deps.push(keys[i]!);
     });
   }
 
-  /** Sends the planned objects phase by phase, each phase complete before the next starts. */
+  /**
+   * Sends every planned object as soon as the objects it references are stored: at most `jobs`
+   * at a time, children scheduled before parents. The first failure stops new sends; what did
+   * arrive is checkpointed in the index so the next push resumes.
+   */
   async send(): Promise<UploadResult> {
     const { remote } = this.input;
     const objects = this.input.local.objects;
     const marks = new RemoteMarks(this.options.index, () => remote.flush(this.#sig), this.options.now);
-    const phases: Item[][] = [];
-    phases.push(
-      [...this.chunks].map(([id, size]) => ({
+    const durable = new GroupFlush(() => remote.flush(this.#sig));
+    const items: Item[] = [];
+    for (const [id, size] of this.chunks) {
+      items.push({
         key: objectKey('chunks', id),
+        deps: [],
         size,
         sha256: id,
         load: () => objects.getVerified('chunks', id, 'chunk', { expectedSize: size, ...this.#sig }),
-      })),
-    );
-    phases.push([...this.manifests].map(([id, bytes]) => ({ key: objectKey('meta', id), size: bytes.length, sha256: id, bytes })));
-    const byHeight = new Map<number, Item[]>();
-    for (const [id, t] of this.trees) {
-      const list = byHeight.get(t.height) ?? [];
-      list.push({ key: objectKey('meta', id), size: t.bytes.length, sha256: id, bytes: t.bytes });
-      byHeight.set(t.height, list);
+      });
     }
-    for (const h of [...byHeight.keys()].sort((a, b) => a - b)) phases.push(byHeight.get(h)!);
-    for (const generation of this.#commitGenerations()) phases.push(generation);
-    phases.push(await this.#signatureItems());
+    for (const [id, m] of this.manifests) items.push({ key: objectKey('meta', id), deps: m.deps, size: m.bytes.length, sha256: id, bytes: m.bytes });
+    for (const [id, t] of [...this.trees].sort(([, a], [, b]) => a.height - b.height)) {
+      items.push({ key: objectKey('meta', id), deps: t.deps, size: t.bytes.length, sha256: id, bytes: t.bytes });
+    }
+    for (const id of this.#commitOrder()) {
+      const c = this.commits.get(id)!;
+      const deps = [c.tree, ...c.parents].filter((d) => this.trees.has(d) || this.commits.has(d)).map((d) => objectKey('meta', d));
+      items.push({ key: objectKey('meta', id), deps, size: c.bytes.length, sha256: id, bytes: c.bytes });
+    }
+    items.push(...(await this.#signatureItems()));
 
-    const total = phases.reduce((n, p) => n + p.length, 0);
-    const totalBytes = phases.reduce((n, p) => n + p.reduce((m, it) => m + it.size, 0), 0);
-    const meter = new Meter('uploading', total, totalBytes, this.options.progress);
-    try {
-      for (const phase of phases) {
-        await runPool(phase, this.options.jobs, this.options.signal, (item) => this.#sendOne(item, meter, marks));
-        await marks.checkpoint();
-      }
-    } catch (e) {
+    const meter = new Meter('uploading', items.length, items.reduce((n, it) => n + it.size, 0), this.options.progress);
+    const limit = pLimit(Math.max(1, this.options.jobs));
+    const stored = new Map<string, Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    for (const item of items) {
+      const deps = item.deps.map((k) => stored.get(k)).filter((p): p is Promise<void> => p !== undefined);
+      const ready = deps.length > 0 ? Promise.all(deps).then(() => durable.request()) : Promise.resolve();
+      const sent = ready.then(() =>
+        limit(async () => {
+          if (failure) throw failure.error;
+          throwIfAborted(this.options.signal);
+          await this.#sendOne(item, meter, marks);
+        }),
+      );
+      sent.catch((e: unknown) => {
+        failure ??= { error: e };
+      });
+      stored.set(item.key, sent);
+    }
+    await Promise.allSettled(stored.values());
+    if (failure) {
       // Remember what did arrive, so the next push resumes instead of starting over.
       await marks.checkpoint().catch(() => {});
-      throw e;
+      throw failure.error;
     }
+    await marks.checkpoint();
     await remote.flush(this.#sig);
     return this.result;
   }
@@ -231,33 +268,29 @@ class UploadPlan {
     await marks.add(item.key);
   }
 
-  /** New commits grouped so every commit comes after its (new) parents. */
-  #commitGenerations(): Item[][] {
-    const gen = new Map<string, number>();
-    const genOf = (id: string): number => {
-      const known = gen.get(id);
-      if (known !== undefined) return known;
-      // Iterative post-order: histories can be deeper than the call stack.
-      const stack = [id];
+  /** New commits, every one after its (new) parents (iterative: histories can be deep). */
+  #commitOrder(): string[] {
+    const out: string[] = [];
+    const placed = new Set<string>();
+    for (const start of this.commits.keys()) {
+      const stack = [start];
       while (stack.length > 0) {
         const top = stack[stack.length - 1]!;
-        const parents = this.commits.get(top)!.parents.filter((p) => this.commits.has(p));
-        const pending = parents.filter((p) => !gen.has(p));
+        if (placed.has(top)) {
+          stack.pop();
+          continue;
+        }
+        const pending = this.commits.get(top)!.parents.filter((p) => this.commits.has(p) && !placed.has(p));
         if (pending.length > 0) {
           stack.push(...pending);
           continue;
         }
         stack.pop();
-        gen.set(top, 1 + Math.max(-1, ...parents.map((p) => gen.get(p)!)));
+        placed.add(top);
+        out.push(top);
       }
-      return gen.get(id)!;
-    };
-    const groups: Item[][] = [];
-    for (const [id, c] of this.commits) {
-      const g = genOf(id);
-      (groups[g] ??= []).push({ key: objectKey('meta', id), size: c.bytes.length, sha256: id, bytes: c.bytes });
     }
-    return groups.filter((g) => g !== undefined);
+    return out;
   }
 
   async #signatureItems(): Promise<Item[]> {
@@ -267,7 +300,7 @@ class UploadPlan {
       const keys = sigs.map((s) => signatureKey(commitId, s.keyId));
       const known = this.#verify ? keys.map(() => false) : await knownOnRemote(this.options.index, keys);
       sigs.forEach((s, i) => {
-        if (!known[i]) items.push({ key: keys[i]!, size: s.bytes.length, sha256: sha256Hex(s.bytes), bytes: s.bytes });
+        if (!known[i]) items.push({ key: keys[i]!, deps: this.commits.has(commitId) ? [objectKey('meta', commitId)] : [], size: s.bytes.length, sha256: sha256Hex(s.bytes), bytes: s.bytes });
       });
     }
     return items;

@@ -169,3 +169,33 @@ export function transferSignal(parent: AbortSignal | undefined, jobs: number): {
   else parent.addEventListener('abort', onAbort, { once: true });
   return { signal: child.signal, done: () => parent.removeEventListener('abort', onAbort) };
 }
+
+/**
+ * Group commit for `flush`: `request()` resolves once every write that resolved before the call
+ * is durable. Concurrent requests share one flush; a request made while a flush runs waits for
+ * the next one (the running flush may have started before its write landed). A flush error is
+ * passed to every waiter and is fatal (never retried).
+ */
+export class GroupFlush {
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+
+  constructor(private readonly flush: () => Promise<void>) {}
+
+  request(): Promise<void> {
+    if (!this.#running) {
+      const run = this.flush().finally(() => {
+        if (this.#running === run) this.#running = undefined;
+      });
+      this.#running = run;
+      return run;
+    }
+    this.#next ??= this.#running
+      .catch(() => {})
+      .then(() => {
+        this.#next = undefined;
+        return this.request();
+      });
+    return this.#next;
+  }
+}
