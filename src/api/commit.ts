@@ -56,6 +56,10 @@ export async function commit(options: CommitOptions): Promise<CommitResult> {
       const branchRef = head.kind === 'branch' ? await repo.refs.read(head.ref, signal) : undefined;
       const parent = head.kind === 'branch' ? branchRef?.id : head.id;
 
+      // Provenance is read while the data is snapshotted: probing runtimes (a pyenv shim takes
+      // seconds on a busy machine) must not add to the commit's wall time.
+      const provenance = readProvenance(repo.root, options.system);
+      provenance.catch(() => {}); // observed below; not an unhandled rejection if the snapshot fails first
       const snap = await snapshotWorkspace(repo, tracked, { mode: 'store', verify: options.verify ?? false, ...sig(signal) });
       const tree = await writeTrees(repo.objects, snap.files, snap.dirs, signal);
       if (parent && !options.allowEmpty && (await repo.readCommit(parent, signal)).tree === tree) {
@@ -64,14 +68,12 @@ export async function commit(options: CommitOptions): Promise<CommitResult> {
 
       const inputs: Input[] = [];
       for (const spec of options.inputs ?? []) inputs.push(await resolveInput(repo, spec, signal));
-      const git = await readCodeState(repo.root);
-      const gitAuthor = await readGitAuthor(repo.root);
+      const { git, gitAuthor, environment } = await provenance;
       const vars = repo.env.vars;
       const author: Person = {
         name: options.author?.name ?? vars['MLSTORE_AUTHOR_NAME'] ?? gitAuthor.name ?? 'unknown',
         email: options.author?.email ?? vars['MLSTORE_AUTHOR_EMAIL'] ?? gitAuthor.email ?? 'unknown',
       };
-      const environment = await captureEnvironment(git ? [repo.root, git.dir] : [repo.root], options.system);
       const record: Commit = {
         type: 'commit',
         tree,
@@ -106,6 +108,12 @@ export async function commit(options: CommitOptions): Promise<CommitResult> {
       };
     }),
   );
+}
+
+async function readProvenance(root: string, system: SystemInfo) {
+  const git = await readCodeState(root);
+  const [gitAuthor, environment] = await Promise.all([readGitAuthor(root), captureEnvironment(git ? [root, git.dir] : [root], system)]);
+  return { git, gitAuthor, environment };
 }
 
 async function resolveInput(repo: import('../repository/repository.js').Repository, spec: string, signal?: AbortSignal): Promise<Input> {

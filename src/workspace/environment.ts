@@ -34,7 +34,8 @@ export async function captureEnvironment(dirs: readonly string[], system: System
     arch: system.arch,
     'runtime:node': system.node,
   };
-  const python = await pythonVersion();
+  // Run in the repository root: version managers (pyenv, asdf) pick the project's Python from there.
+  const python = await pythonVersion(dirs[0]);
   if (python) components['runtime:python'] = python;
   for (const dir of [...new Set(dirs)]) {
     for (const name of await lockFilesIn(dir)) {
@@ -57,9 +58,9 @@ async function lockFilesIn(dir: string): Promise<string[]> {
   return names.filter((n) => wanted.has(n) || /^requirements[\w.-]*\.txt$/.test(n)).sort();
 }
 
-function pythonVersion(): Promise<string | undefined> {
+function pythonVersion(cwd: string | undefined): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile('python3', ['--version'], { timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile('python3', ['--version'], { timeout: 20_000, ...(cwd ? { cwd } : {}) }, (err, stdout, stderr) => {
       if (err) return resolve(undefined);
       const text = `${stdout}${stderr}`.trim();
       resolve(/^Python (\S+)$/.exec(text)?.[1]);
