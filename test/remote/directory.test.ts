@@ -212,3 +212,63 @@ describe('directory remote', () => {
     expect(await treeDigest(b)).toEqual(await treeDigest(a));
   });
 });
+
+describe('directory remote: signatures and progress', () => {
+  it('signatures travel with push and fetch (co-signatures added later too); a malformed envelope on the remote is refused', async () => {
+    const config = join(work, 'sig-config');
+    const vars = { MLSTORE_CONFIG_DIR: config };
+    const { dir: a, id } = await makeRepo(join(work, 'sig-a'), { 'data/x.bin': 30_000 }, vars);
+    await ok(['key', 'generate', '--name', 'alice'], a, vars);
+    await ok(['key', 'generate', '--name', 'bob'], a, vars);
+    await ok(['sign', 'HEAD', '--key', 'alice'], a, vars);
+    const remote = join(work, 'sig-remote');
+    await ok(['remote', 'add', 'origin', remote], a, vars);
+    await ok(['push'], a, vars);
+    const sigKeys = () => listFiles(join(remote, 'objects/signatures', id));
+    expect((await sigKeys()).length).toBe(1);
+
+    const b = join(work, 'sig-b');
+    await ok(['init'], b, vars);
+    await ok(['remote', 'add', 'origin', remote], b, vars);
+    await ok(['pull'], b, vars);
+    const pem = (await cli(['key', 'export', 'alice'], a, vars)).stdout;
+    await writeFile(join(b, 'alice.pem'), pem);
+    await ok(['key', 'trust', 'alice.pem', '--name', 'alice'], b, vars);
+    expect((await cliJson(['verify', 'HEAD'], b, vars)).code).toBe(0);
+
+    // A co-signature made after the push goes up with the next push, and down with the next fetch.
+    await ok(['sign', 'HEAD', '--key', 'bob'], a, vars);
+    const again = await ok(['push'], a, vars);
+    expect(again.refs[0].status).toBe('up-to-date');
+    expect(again.objects.uploaded).toBe(1);
+    expect((await sigKeys()).length).toBe(2);
+    // A junk envelope planted on the remote under a plausible name is not taken.
+    await writeFile(join(remote, 'objects/signatures', id, `${'e'.repeat(64)}.dsse`), '{"not":"an envelope"}');
+    const f = await ok(['fetch'], b, vars);
+    expect(f.objects.downloaded).toBe(1);
+    expect(f.objects.rejectedSignatures).toBe(1);
+    expect((await listFiles(join(b, '.mlstore/objects/signatures', id))).length).toBe(2);
+  });
+
+  it('shows progress on a terminal (objects, bytes, rate) and nothing in a pipe', async () => {
+    const { run } = await import('../../src/cli/main.js');
+    const { defaultEnv } = await import('../../src/env.js');
+    const { dir: a } = await makeRepo(join(work, 'prog-a'), { 'data/p.bin': 2_000_000, 'data/q.bin': 1_000 });
+    await ok(['remote', 'add', 'origin', join(work, 'prog-remote')], a);
+    let err = '';
+    let out = '';
+    const code = await run(['push'], {
+      cwd: a,
+      stdout: { write: (s: string) => ((out += s), true) },
+      stderr: { write: (s: string) => ((err += s), true), isTTY: true },
+      env: defaultEnv({ vars: { PATH: process.env.PATH } }),
+      signal: new AbortController().signal,
+      system: { platform: process.platform, arch: process.arch, node: process.version },
+    });
+    expect(code).toBe(0);
+    expect(err).toMatch(/uploading \d+\/\d+ .*(KiB|MiB)/);
+    expect(out).toContain('Uploaded');
+    const piped = await cli(['push'], a);
+    expect(piped.stderr).toBe('');
+  });
+});
