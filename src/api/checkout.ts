@@ -1,4 +1,5 @@
 import { MlstoreError } from '../errors.js';
+import { assertVerified } from '../trust/verify.js';
 import { withRepository, type CommonOptions } from './context.js';
 import { flattenTree } from '../repository/tree-walk.js';
 import type { FileEntry } from '../model/tree.js';
@@ -16,6 +17,11 @@ export interface CheckoutOptions extends CommonOptions {
   force?: boolean;
   /** Fetch REV from this remote first — only its trees and the data under `paths` (src/api/fetch.ts). */
   remote?: string;
+  /**
+   * Enforce a signature policy: the version must pass `verify` (with this policy and trust file)
+   * before any byte is written; otherwise POLICY_VIOLATION / BAD_SIGNATURE / UNTRUSTED_SIGNER …
+   */
+  verify?: { policyFile?: string; trustFile?: string };
   /** Objects in flight when fetching from `remote`. */
   jobs?: number;
 }
@@ -50,6 +56,10 @@ export async function checkout(options: CheckoutOptions): Promise<CheckoutSummar
         lockPaths = lock.paths;
       }
       const id = await repo.resolveRev(rev, signal);
+      if (options.verify) {
+        const { verifyResolved } = await import('./verify.js');
+        assertVerified(await verifyResolved(repo, rev, id, { ...options.verify, dir: repo.root, ...(signal ? { signal } : {}) }));
+      }
       const target = await flattenTree(repo.objects, (await repo.readCommit(id, signal)).tree, signal);
       const headId = await repo.headCommit(signal);
       const baseline = headId ? (await flattenTree(repo.objects, (await repo.readCommit(headId, signal)).tree, signal)).files : new Map<string, FileEntry>();

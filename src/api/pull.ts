@@ -15,6 +15,8 @@ export interface PullOptions extends CommonOptions {
   /** Overwrite local changes, and reset a local branch or tag that diverged from the remote's. */
   force?: boolean;
   cwd?: string;
+  /** Refuse a version that fails this signature policy, before any byte reaches the workspace. */
+  verify?: { policyFile?: string; trustFile?: string };
 }
 
 export interface PullResult {
@@ -64,7 +66,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       })
     : null;
 
-  const summary = await checkout({ ...base, rev: fetched.id, force, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const summary = await checkout({ ...base, rev: fetched.id, force, ...(options.cwd ? { cwd: options.cwd } : {}), ...(options.verify ? { verify: options.verify } : {}) });
 
   let local: PullResult['local'] = null;
   if (localRef) {

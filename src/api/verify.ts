@@ -6,7 +6,6 @@
  *   const d = await verify({ dir: '.', rev: 'main', policyFile: 'mlstore-policy.json' });
  *   if (!d.ok) process.exitCode = 1;
  */
-import { defaultEnv } from '../env.js';
 import type { Repository } from '../repository/repository.js';
 import { defaultPolicy, readPolicy, verifyCommitTree, type Decision, type InputVerdict, type Policy } from '../trust/index.js';
 import { withRepository, sig, type CommonOptions } from './context.js';
@@ -23,24 +22,37 @@ export interface VerifyOptions extends CommonOptions {
 export type VerifyResult = Decision & { inputs: Record<string, InputVerdict>; trustFile: string };
 
 export async function verify(options: VerifyOptions): Promise<VerifyResult> {
-  const env = options.env ?? defaultEnv();
-  const policy = options.policy ?? (options.policyFile ? await readPolicy(options.policyFile) : defaultPolicy());
-  const { trustFile, trustList } = await loadTrust(options);
   return withRepository(options, async (repo) => {
     const id = await repo.resolveRev(options.rev, options.signal);
-    const refName = await refNameOf(repo, options.rev, id, options.signal);
-    const decision = await verifyCommitTree({
-      commitId: id,
-      trustList,
-      policy,
-      now: env.now(),
-      ...(refName ? { refName } : {}),
-      loadCommit: (c) => repo.objects.readCommitBytes(c, sig(options.signal)),
-      loadEnvelopes: async (c) => (await repo.listSignatures(c, options.signal)).map((s) => s.bytes),
-      ...sig(options.signal),
-    });
-    return { ...decision, trustFile };
+    return verifyResolved(repo, options.rev, id, options);
   });
+}
+
+/**
+ * Verifies an already-resolved commit inside an open repository: what `checkout --verify` and
+ * `pull --verify` call before a single byte reaches the workspace.
+ */
+export async function verifyResolved(
+  repo: Repository,
+  rev: string,
+  id: string,
+  options: Pick<VerifyOptions, 'policy' | 'policyFile' | 'trustFile' | 'signal' | 'dir'>,
+): Promise<VerifyResult> {
+  const env = repo.env;
+  const policy = options.policy ?? (options.policyFile ? await readPolicy(options.policyFile) : defaultPolicy());
+  const { trustFile, trustList } = await loadTrust({ dir: repo.root, env, ...(options.trustFile ? { trustFile: options.trustFile } : {}) });
+  const refName = await refNameOf(repo, rev, id, options.signal);
+  const decision = await verifyCommitTree({
+    commitId: id,
+    trustList,
+    policy,
+    now: env.now(),
+    ...(refName ? { refName } : {}),
+    loadCommit: (c) => repo.objects.readCommitBytes(c, sig(options.signal)),
+    loadEnvelopes: async (c) => (await repo.listSignatures(c, options.signal)).map((s) => s.bytes),
+    ...sig(options.signal),
+  });
+  return { ...decision, trustFile };
 }
 
 /** The full ref REV names, when it names one that points at `id`. */

@@ -61,8 +61,10 @@ describe('trust through the CLI', () => {
   it('a tampered signature file is refused with BAD_SIGNATURE (exit 1)', async () => {
     const id = parseJson<{ id: string }>(await cli('show', 'HEAD~1', '--json')).id;
     const sigDir = join(root, '.mlstore', 'objects', 'signatures', id);
-    const [file] = (await readdir(sigDir)).filter((f) => f.endsWith('.dsse'));
-    const path = join(sigDir, file!);
+    const keys = parseJson<{ keys: { id: string; name: string }[] }>(await cli('key', 'list', '--json')).keys;
+    const alice = keys.find((k) => k.name === 'alice')!.id;
+    expect(await readdir(sigDir)).toContain(`${alice}.dsse`);
+    const path = join(sigDir, `${alice}.dsse`); // the only trusted signature on v1
     const env = JSON.parse(await readFile(path, 'utf8')) as { signatures: { sig: string }[] };
     const sig = Buffer.from(env.signatures[0]!.sig, 'base64');
     sig[0] = sig[0]! ^ 1;
@@ -93,5 +95,21 @@ describe('trust through the CLI', () => {
     expect(env.payloadType).toBe('application/vnd.in-toto+json');
     const statement = JSON.parse(Buffer.from(env.payload, 'base64').toString()) as { subject: { name: string }[] };
     expect(statement.subject.map((s) => s.name).sort()).toEqual(['data/a.txt', 'data/b.txt', 'data/c.txt']);
+  });
+
+  it('checkout --verify refuses an unverified version before writing anything, and allows a verified one', async () => {
+    await writeFiles(root, { 'data/e.txt': 'epsilon\n' });
+    expect((await cli('commit', '-m', 'v4')).code).toBe(0); // signed by alice (default key)
+    // HEAD~1 (v3) is unsigned: refused, and the workspace keeps v4's files.
+    const refused = await cli('checkout', 'HEAD~1', '--verify', '--force', '--json');
+    expect(refused.code).toBe(1);
+    expect(parseJson<{ error: { code: string } }>(refused).error.code).toBe('UNTRUSTED_SIGNER');
+    expect(await readFile(join(root, 'data/e.txt'), 'utf8')).toBe('epsilon\n');
+    expect((await cli('checkout', 'HEAD~1', '--policy', 'policy.json')).code).toBe(2); // --policy needs --verify
+    expect((await cli('checkout', 'HEAD~1')).code).toBe(0);
+    await expect(readFile(join(root, 'data/e.txt'), 'utf8')).rejects.toThrow();
+    const ok = await cli('checkout', 'main', '--verify');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(await readFile(join(root, 'data/e.txt'), 'utf8')).toBe('epsilon\n');
   });
 });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
+import { verifyOption } from './verify-option.js';
 import { formatBytes, shortId } from '../format.js';
 
 export function registerCheckout(program: Command, io: CliIo): void {
@@ -10,6 +11,9 @@ export function registerCheckout(program: Command, io: CliIo): void {
     .argument('[rev]', 'branch, tag or commit (default: the commit in mlstore.lock)')
     .argument('[paths...]', 'only these files or directories')
     .option('-f, --force', 'overwrite or remove local changes')
+    .option('--verify', 'refuse the version unless it passes `mlstore verify` (signatures, trust, policy) — checked before any file is written')
+    .option('--policy <file>', 'policy for --verify (default: one trusted signature)')
+    .option('--trust-file <file>', 'trust file for --verify (default $MLSTORE_TRUST_FILE or ./mlstore-trust.json)')
     .option('--remote <name>', 'fetch REV from this remote first: its trees and only the data under PATHs')
     .option('--json', JSON_HELP)
     .addHelpText(
@@ -25,10 +29,10 @@ Examples:
   mlstore checkout --remote origin dataset-v3 data/val   # downloads only data/val's chunks
   git checkout v0.3 && mlstore checkout     # the data that code version was committed with`,
     )
-    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean; remote?: string }, cmd: Command) => {
+    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean; remote?: string; verify?: boolean; policy?: string; trustFile?: string }, cmd: Command) => {
       const { checkout } = await import('../../api/checkout.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
-      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false, ...(opts.remote !== undefined ? { remote: opts.remote } : {}) });
+      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false, ...verifyOption(io, opts), ...(opts.remote !== undefined ? { remote: opts.remote } : {}) });
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       println(io, `Checked out ${shortId(r.id)}: ${r.written.length} file(s) written (${formatBytes(r.bytesWritten)}), ${r.removed.length} removed, ${r.unchanged} unchanged.`);

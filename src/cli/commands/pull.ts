@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
+import { verifyOption } from './verify-option.js';
 import { formatBytes, shortId } from '../format.js';
 import { parseJobs, shortRef } from './transfer-flags.js';
 
@@ -11,6 +12,9 @@ export function registerPull(program: Command, io: CliIo): void {
     .argument('[remote]', 'remote name (default: origin, or the only remote)')
     .argument('[rev]', 'remote branch, tag or commit (default: the current branch)')
     .option('-j, --jobs <n>', 'objects in flight at once (default 32 for S3, 16 for directories)')
+    .option('--verify', 'refuse the version unless it passes `mlstore verify` (signatures, trust, policy) — checked before any file is written')
+    .option('--policy <file>', 'policy for --verify (default: one trusted signature)')
+    .option('--trust-file <file>', 'trust file for --verify (default $MLSTORE_TRUST_FILE or ./mlstore-trust.json)')
     .option('-f, --force', 'overwrite local changes; reset a diverged local branch or tag')
     .option('--json', JSON_HELP)
     .addHelpText(
@@ -24,7 +28,7 @@ Examples:
   mlstore init && mlstore remote add origin s3://ml-data/team-a && mlstore pull
   mlstore pull origin dataset-v3`,
     )
-    .action(async (remote: string | undefined, rev: string | undefined, opts: { jobs?: string; force?: boolean }, cmd: Command) => {
+    .action(async (remote: string | undefined, rev: string | undefined, opts: { jobs?: string; force?: boolean; verify?: boolean; policy?: string; trustFile?: string }, cmd: Command) => {
       const { pull } = await import('../../api/pull.js'); // lazy: the S3 SDK loads only when needed
       const g = globals(cmd, io);
       const r = await pull({
@@ -33,6 +37,7 @@ Examples:
         ...(remote !== undefined ? { remote } : {}),
         ...(rev !== undefined ? { rev } : {}),
         force: opts.force ?? false,
+        ...verifyOption(io, opts),
         ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
       });
       if (g.json) return printJson(io, { ok: true, ...r });
