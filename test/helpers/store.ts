@@ -16,8 +16,12 @@ export interface StoreReport {
   problems: string[];
 }
 
-/** Every object's bytes hash to its id; nothing else lives under objects/chunks and objects/meta. */
-export async function checkObjects(repoRoot: string): Promise<StoreReport> {
+/**
+ * Every object's bytes hash to its id; nothing else lives under objects/chunks and objects/meta.
+ * `verified` (optional) remembers objects already hashed (path → mtime): objects are immutable,
+ * so a repeated check (crash tests) only re-hashes what is new or was rewritten.
+ */
+export async function checkObjects(repoRoot: string, verified?: Map<string, number>): Promise<StoreReport> {
   const report: StoreReport = { chunks: 0, meta: 0, problems: [] };
   for (const ns of ['chunks', 'meta'] as const) {
     const base = join(repoRoot, '.mlstore', 'objects', ns);
@@ -33,8 +37,13 @@ export async function checkObjects(repoRoot: string): Promise<StoreReport> {
           report.problems.push(`stray file objects/${ns}/${fan}/${name}`);
           continue;
         }
-        const bytes = await readFile(join(base, fan, name));
-        if (sha(bytes) !== id) report.problems.push(`objects/${ns}/${fan}/${name} hashes to ${sha(bytes)}`);
+        const path = join(base, fan, name);
+        const mtime = verified ? (await stat(path)).mtimeMs : 0;
+        if (verified?.get(path) !== mtime || !verified) {
+          const bytes = await readFile(path);
+          if (sha(bytes) !== id) report.problems.push(`objects/${ns}/${fan}/${name} hashes to ${sha(bytes)}`);
+          else verified?.set(path, mtime);
+        }
         if (ns === 'chunks') report.chunks++;
         else report.meta++;
       }
@@ -51,7 +60,7 @@ export interface RefsReport {
 }
 
 /** Every ref (and a detached HEAD) names a commit whose whole history, trees, manifests and chunks are present. */
-export async function checkRefs(repoRoot: string): Promise<RefsReport> {
+export async function checkRefs(repoRoot: string, complete?: Set<string>): Promise<RefsReport> {
   const dir = join(repoRoot, '.mlstore');
   const report: RefsReport = { refs: {}, commits: 0, files: 0, problems: [] };
   const refFiles: string[] = [];
@@ -101,8 +110,9 @@ export async function checkRefs(repoRoot: string): Promise<RefsReport> {
     else if (st.size !== size) report.problems.push(`chunk ${id} of ${what} has ${st.size} bytes, expected ${size}`);
   };
   const walkTree = async (id: string, path: string): Promise<void> => {
-    if (seenTrees.has(id)) return;
+    if (seenTrees.has(id) || complete?.has(id)) return;
     seenTrees.add(id);
+    const problemsBefore = report.problems.length;
     const tree = await readMeta(id, `tree of ${path || '/'}`);
     if (!tree) return;
     if (tree.type !== 'tree') return void report.problems.push(`${id} is not a tree`);
@@ -119,6 +129,8 @@ export async function checkRefs(repoRoot: string): Promise<RefsReport> {
         } else await chunkOk(e.digest, e.size, p);
       }
     }
+    // objects are immutable and never deleted: a tree found complete stays complete
+    if (report.problems.length === problemsBefore) complete?.add(id);
   };
   const stack = [...starts];
   while (stack.length) {
@@ -138,10 +150,13 @@ export async function checkRefs(repoRoot: string): Promise<RefsReport> {
   return report;
 }
 
-/** Both checks; throws with every problem listed. */
-export async function assertStoreConsistent(repoRoot: string): Promise<{ objects: StoreReport; refs: RefsReport }> {
-  const objects = await checkObjects(repoRoot);
-  const refs = await checkRefs(repoRoot);
+/** Both checks; throws with every problem listed. `memo` makes repeated checks of one store incremental. */
+export async function assertStoreConsistent(
+  repoRoot: string,
+  memo?: { verified: Map<string, number>; complete: Set<string> },
+): Promise<{ objects: StoreReport; refs: RefsReport }> {
+  const objects = await checkObjects(repoRoot, memo?.verified);
+  const refs = await checkRefs(repoRoot, memo?.complete);
   const problems = [...objects.problems, ...refs.problems];
   if (problems.length) throw new Error(`store at ${repoRoot} is inconsistent:\n  ${problems.join('\n  ')}`);
   return { objects, refs };
