@@ -96,59 +96,91 @@ export async function scanBytes(o: ByteScanOptions): Promise<ByteScanResult> {
 
 type Done = (id: string, r: FileHash, fast?: boolean) => void;
 
-async function scanLocal(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    const nextBatch = (): string[] => {
-      const batch: string[] = [];
-      let bytes = 0;
-      while (batch.length < BATCH_OBJECTS && bytes < BATCH_BYTES) {
-        const n = ids.next();
-        if (n.done) break;
-        batch.push(n.value);
-        bytes += o.chunks.sizeOf(n.value) ?? 0;
-      }
-      return batch;
-    };
+/**
+ * Work in flight with a bound. If one task fails the others are let finish (their results
+ * ignored) before the error propagates, so nothing rejects later with no one listening.
+ */
+class InFlight {
+  readonly #tasks = new Set<Promise<void>>();
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  add(task: Promise<void>): void {
+    const p: Promise<void> = task.finally(() => this.#tasks.delete(p));
+    this.#tasks.add(p);
+  }
+
+  async one(): Promise<void> {
+    await Promise.race(this.#tasks);
+  }
+
+  async all(): Promise<void> {
+    await Promise.all(this.#tasks);
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.#tasks);
+  }
+}
+
+async function bounded(work: (inFlight: InFlight) => Promise<void>): Promise<void> {
+  const inFlight = new InFlight();
+  try {
+    await work(inFlight);
+    await inFlight.all();
+  } catch (e) {
+    await inFlight.settle();
+    throw e;
+  }
+}
+
+function scanLocal(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>): Promise<void> {
+  const nextBatch = (): string[] => {
+    const batch: string[] = [];
+    let bytes = 0;
+    while (batch.length < BATCH_OBJECTS && bytes < BATCH_BYTES) {
+      const n = ids.next();
+      if (n.done) break;
+      batch.push(n.value);
+      bytes += o.chunks.sizeOf(n.value) ?? 0;
+    }
+    return batch;
+  };
+  return bounded(async (inFlight) => {
     for (;;) {
       throwIfAborted(o.signal);
       while (inFlight.size < o.pool.threads * 2) {
         const batch = nextBatch();
         if (batch.length === 0) break;
-        const p: Promise<void> = o.pool
-          .run<FileHash[]>({ kind: 'files', root: o.localDir!, keys: batch.map((id) => objectKey('chunks', id)), maxBytes: LIMITS.maxChunkBytes })
-          .then((results) => results.forEach((r, i) => done(batch[i]!, r)))
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
+        const keys = batch.map((id) => objectKey('chunks', id));
+        inFlight.add(o.pool.run<FileHash[]>({ kind: 'files', root: o.localDir!, keys, maxBytes: LIMITS.maxChunkBytes }).then((rs) => rs.forEach((r, i) => done(batch[i]!, r))));
       }
-      if (inFlight.size === 0) break;
-      await Promise.race(inFlight);
+      if (inFlight.size === 0) return;
+      await inFlight.one();
       await tick();
     }
+  });
 }
 
-async function scanRemote(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>): Promise<void> {
+function scanRemote(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>): Promise<void> {
   const maxCount = o.concurrency ?? 16;
   const maxBytes = o.bytesInFlight ?? 64 << 20;
-  const inFlight = new Set<Promise<void>>();
   let bytesInFlight = 0;
-  for (let n = ids.next(); !n.done; n = ids.next()) {
-    const id = n.value;
-    const size = o.chunks.sizeOf(id) ?? 4 << 20;
-    while (inFlight.size > 0 && (inFlight.size >= maxCount || bytesInFlight + size > maxBytes)) {
-      await Promise.race(inFlight);
-      await tick();
+  return bounded(async (inFlight) => {
+    for (let n = ids.next(); !n.done; n = ids.next()) {
+      const id = n.value;
+      const size = o.chunks.sizeOf(id) ?? 4 << 20;
+      while (inFlight.size > 0 && (inFlight.size >= maxCount || bytesInFlight + size > maxBytes)) {
+        await inFlight.one();
+        await tick();
+      }
+      throwIfAborted(o.signal);
+      bytesInFlight += size;
+      inFlight.add(fetchAndHash(o, id).then((r) => done(id, r)).finally(() => (bytesInFlight -= size)));
     }
-    throwIfAborted(o.signal);
-    bytesInFlight += size;
-    const p: Promise<void> = fetchAndHash(o, id)
-      .then((r) => done(id, r))
-      .finally(() => {
-        bytesInFlight -= size;
-        inFlight.delete(p);
-      });
-    inFlight.add(p);
-  }
-  await Promise.all(inFlight);
+  });
 }
 
 async function fetchAndHash(o: ByteScanOptions, id: string): Promise<FileHash> {
@@ -164,35 +196,29 @@ async function fetchAndHash(o: ByteScanOptions, id: string): Promise<FileHash> {
   return { hash, size: bytes.length };
 }
 
-async function scanFast(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>, result: ByteScanResult): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  for (let n = ids.next(); !n.done; n = ids.next()) {
-    const id = n.value;
-    while (inFlight.size >= (o.concurrency ?? 32)) {
-      await Promise.race(inFlight);
-      await tick();
+function scanFast(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>, result: ByteScanResult): Promise<void> {
+  const check = async (id: string): Promise<void> => {
+    let r: FileHash | undefined;
+    try {
+      const info = await o.backend.stat(objectKey('chunks', id), o.signal ? { signal: o.signal } : {});
+      if (!info) r = { failure: 'missing', message: 'deleted since the listing' };
+      else if (info.sha256 === undefined) result.noChecksum++;
+      else r = { hash: info.sha256, size: info.size };
+    } catch (e) {
+      r = readFailure(e);
     }
-    throwIfAborted(o.signal);
-    const p: Promise<void> = o.backend
-      .stat(objectKey('chunks', id), o.signal ? { signal: o.signal } : {})
-      .then(
-        (info): FileHash | undefined => {
-          if (!info) return { failure: 'missing', message: 'deleted since the listing' };
-          if (info.sha256 === undefined) {
-            result.noChecksum++;
-            return undefined;
-          }
-          return { hash: info.sha256, size: info.size };
-        },
-        (e: unknown) => readFailure(e),
-      )
-      .then((r) => {
-        if (r) done(id, r, true);
-      })
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-  }
-  await Promise.all(inFlight);
+    if (r) done(id, r, true);
+  };
+  return bounded(async (inFlight) => {
+    for (let n = ids.next(); !n.done; n = ids.next()) {
+      while (inFlight.size >= (o.concurrency ?? 32)) {
+        await inFlight.one();
+        await tick();
+      }
+      throwIfAborted(o.signal);
+      inFlight.add(check(n.value));
+    }
+  });
 }
 
 function readFailure(e: unknown): FileHash {
