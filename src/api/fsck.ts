@@ -70,6 +70,8 @@ export interface FsckOptions {
 interface Store {
   backend: Backend;
   localDir?: string;
+  /** Key under which the index remembers verification times (differs per endpoint, bucket and prefix). */
+  indexKey: string;
   /** The repository's own store (HEAD and mlstore.lock are roots). */
   isRepository: boolean;
   close(): Promise<void>;
@@ -147,7 +149,7 @@ async function runFsck(options: FsckOptions, env: Env): Promise<FsckReport> {
           ...(shard ? { shard } : {}),
           ...(options.maxAgeMs !== undefined ? { maxAgeMs: options.maxAgeMs } : {}),
           ...(index ? { index } : {}),
-          storeKey: t.backend.location,
+          storeKey: t.indexKey,
           ...(rounds.length > 0 ? { exclude: (id: string) => rounds.some((r) => r.verifiedChunk(id)) } : {}),
           now: () => env.now(),
           ...(options.signal ? { signal: options.signal } : {}),
@@ -238,7 +240,7 @@ function looksLikeLocation(spec: string): boolean {
 async function openStore(repo: Repository | undefined, spec: string | undefined, cwd: string, env: Env, signal?: AbortSignal): Promise<Store> {
   if (spec === undefined) {
     if (!repo) throw new MlstoreError('NOT_A_REPOSITORY', `${cwd} is not inside an mlstore repository`, { hint: 'Run inside a repository, or pass --remote LOCATION.' });
-    return { backend: repo.backend, localDir: repo.dir, isRepository: true, close: async () => {} };
+    return { backend: repo.backend, localDir: repo.dir, indexKey: 'local', isRepository: true, close: async () => {} };
   }
   let remote: Remote;
   if (repo && (repo.config.remotes[spec] || !looksLikeLocation(spec))) remote = openRemote(repo, spec);
@@ -256,7 +258,7 @@ async function openStore(repo: Repository | undefined, spec: string | undefined,
     throw remote.wrapError(e);
   }
   const loc = remote.location;
-  return { backend: remote.backend, ...(loc.kind === 'local' ? { localDir: loc.path } : {}), isRepository: false, close: () => remote.close() };
+  return { backend: remote.backend, ...(loc.kind === 'local' ? { localDir: loc.path } : {}), indexKey: remote.indexId, isRepository: false, close: () => remote.close() };
 }
 
 /** A remote given by location rather than by name (runs without a repository too). */

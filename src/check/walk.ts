@@ -63,6 +63,14 @@ export interface WalkResult {
 }
 
 const MAX_SUMMARY = 10_000;
+const COMMIT_CONCURRENCY = 8;
+
+interface Visit {
+  id: string;
+  from: string;
+  /** Reached as a lineage input (absent is MISSING_INPUT, not MISSING_OBJECT). */
+  input: boolean;
+}
 const ENTRY_BATCH = 64;
 
 export async function walkGraph(o: WalkOptions): Promise<WalkResult> {
@@ -101,36 +109,62 @@ class GraphWalk {
       findings.addRoot(r.id, r.name);
       tips.set(r.id, [...(tips.get(r.id) ?? []), r.name]);
     }
-    const queue: { id: string; from: string; input: boolean }[] = [...tips].map(([id, names]) => ({ id, from: names.join(', '), input: false }));
-    while (queue.length > 0) {
-      throwIfAborted(this.#o.signal);
-      const { id, from, input } = queue.shift()!;
-      if (this.#commits.has(id)) continue;
-      this.#commits.add(id);
-      if (input && !(this.#o.meta.flags(id) & FLAG.PRESENT)) {
-        this.#o.meta.add(id, FLAG.REFERENCED);
-        const pid = findings.add({ code: 'MISSING_INPUT', id, kind: 'commit', key: objectKey('meta', id), detail: `lineage input commit ${id} of ${from} is not in this store`, facts: { referencedBy: from } });
-        findings.affectCommit(pid, id);
-        continue;
-      }
-      const r = await readMeta(this.#ctx, id, 'commit', from);
-      if (!r.ok) {
-        findings.affectCommit(r.pid, id);
-        continue;
-      }
-      const commit = r.value as Commit;
-      findings.addEdges(id, [...commit.parents, ...commit.inputs.map((i) => i.commit)]);
-      for (const p of commit.parents) queue.push({ id: p, from: `commit ${id}`, input: false });
-      for (const i of commit.inputs) queue.push({ id: i.commit, from: `commit ${id}`, input: true });
-      const summary = await this.#tree(commit.tree, `commit ${id}`, 0);
-      for (const [pid, path] of summary) {
-        findings.affectCommit(pid, id);
-        findings.affectPath(pid, path === '' ? '/' : path);
-      }
-      if (this.#o.signatures) await checkCommitSignatures(this.#o.signatures, id, r.bytes, tips.get(id) ?? []);
-      this.#o.onProgress?.(this.#commits.size, this.#metaRead);
-    }
+    const queue: Visit[] = [...tips].map(([id, names]) => ({ id, from: names.join(', '), input: false }));
+    // Commits are visited COMMIT_CONCURRENCY at a time (remote reads overlap); each visit queues
+    // its parents and inputs. Results do not depend on the order: every set is sorted at the end.
+    await new Promise<void>((resolve, reject) => {
+      let active = 0;
+      let failed = false;
+      const pump = (): void => {
+        if (failed) return;
+        while (active < COMMIT_CONCURRENCY && queue.length > 0) {
+          const next = queue.shift()!;
+          if (this.#commits.has(next.id)) continue;
+          this.#commits.add(next.id);
+          active++;
+          this.#visitCommit(next, tips, queue).then(
+            () => {
+              active--;
+              pump();
+            },
+            (e: unknown) => {
+              failed = true;
+              reject(e);
+            },
+          );
+        }
+        if (active === 0 && queue.length === 0) resolve();
+      };
+      pump();
+    });
     return { commits: this.#commits.size, trees: this.#trees.size, manifests: this.#manifests.size, fullBytes: this.#fullBytes };
+  }
+
+  async #visitCommit({ id, from, input }: Visit, tips: ReadonlyMap<string, string[]>, queue: Visit[]): Promise<void> {
+    const { findings } = this.#o;
+    throwIfAborted(this.#o.signal);
+    if (input && !(this.#o.meta.flags(id) & FLAG.PRESENT)) {
+      this.#o.meta.add(id, FLAG.REFERENCED);
+      const pid = findings.add({ code: 'MISSING_INPUT', id, kind: 'commit', key: objectKey('meta', id), detail: `lineage input commit ${id} of ${from} is not in this store`, facts: { referencedBy: from } });
+      findings.affectCommit(pid, id);
+      return;
+    }
+    const r = await readMeta(this.#ctx, id, 'commit', from);
+    if (!r.ok) {
+      findings.affectCommit(r.pid, id);
+      return;
+    }
+    const commit = r.value as Commit;
+    findings.addEdges(id, [...commit.parents, ...commit.inputs.map((i) => i.commit)]);
+    for (const p of commit.parents) queue.push({ id: p, from: `commit ${id}`, input: false });
+    for (const i of commit.inputs) queue.push({ id: i.commit, from: `commit ${id}`, input: true });
+    const summary = await this.#tree(commit.tree, `commit ${id}`, 0);
+    for (const [pid, path] of summary) {
+      findings.affectCommit(pid, id);
+      findings.affectPath(pid, path === '' ? '/' : path);
+    }
+    if (this.#o.signatures) await checkCommitSignatures(this.#o.signatures, id, r.bytes, tips.get(id) ?? []);
+    this.#o.onProgress?.(this.#commits.size, this.#metaRead);
   }
 
   #tree(id: string, from: string, depth: number): Promise<Summary> {
