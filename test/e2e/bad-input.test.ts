@@ -158,7 +158,7 @@ describe('e2e bad input', () => {
 
   it('a second process holding the lock: exit 3 LOCKED for writers, readers still work, nothing damaged', async () => {
     const repo = await newRepo({ chunks: [] });
-    await writeFiles(repo, { 'data/big.bin': pseudoRandom('big', 32 * 1024 * 1024), 'data/small.txt': 'small\n' });
+    await writeFiles(repo, { 'data/big.bin': pseudoRandom('big', 16 * 1024 * 1024), 'data/small.txt': 'small\n' });
     const first = spawnCli(['add', 'data'], { cwd: repo });
     children.push(first.child);
     await waitFor(() => stat(join(repo, '.mlstore/lock')).then(() => true, () => false), 20_000);

@@ -11,7 +11,7 @@ import { runJson, spawnCli } from '../helpers/cli.js';
 import { newRepo, sha256, snapshotTree, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent, checkObjects, workspaceLeftovers } from '../helpers/store.js';
 
-const BIG = 96 * 1024 * 1024;
+const BIG = 48 * 1024 * 1024;
 
 async function dataset(repo: string): Promise<void> {
   const files: Record<string, Uint8Array> = { 'data/big.bin': randomBytes(BIG), 'data/mid.bin': randomBytes(8 * 1024 * 1024) };
