@@ -12,7 +12,8 @@ import { ObjectStore } from '../repository/object-store.js';
 import { objectKey } from '../repository/layout.js';
 import { MemoryBackend } from '../storage/memory-backend.js';
 import type { Backend, ObjectInfo, PutOptions } from '../storage/backend.js';
-import { defaultPolicy, ed25519Signer, emptyTrustList, keyIdOf, publishRefState, REFSTATE_KEY, trustKey, type TrustList } from '../trust/index.js';
+import { defaultPolicy, ed25519Signer, emptyTrustList, encodeEnvelope, keyIdOf, publishRefState, REFSTATE_KEY, signCommit, trustKey, type TrustList } from '../trust/index.js';
+import { signatureKey } from '../repository/layout.js';
 import { checkStore, type CheckStoreOptions } from './check-store.js';
 import type { Problem } from './problem.js';
 
@@ -149,6 +150,28 @@ describe('signed ref state', () => {
     const cur2 = await s.backend.getVersioned(REFSTATE_KEY);
     await s.backend.putIfVersion(REFSTATE_KEY, new TextEncoder().encode('{"not":"an envelope"}'), cur2!.version);
     expect(pairs((await run(s, { trustList: trust })).problems)).toEqual([['REFSTATE_INVALID', REFSTATE_KEY]]);
+  });
+});
+
+describe('signatures', () => {
+  it('a trusted tip that breaks the policy is POLICY_VIOLATION; unsigned history is one info problem', async () => {
+    const s = await buildStore();
+    const { signer, trust } = key();
+    const tip = await commitOver(s.objects, s.tree, [s.commit]);
+    const cur = await s.backend.getVersioned('refs/heads/main');
+    await s.backend.putIfVersion('refs/heads/main', new TextEncoder().encode(`${tip}\n`), cur!.version);
+    const tipBytes = await s.objects.readCommitBytes(tip);
+    await s.backend.put(signatureKey(tip, signer.keyId), encodeEnvelope(signCommit(tipBytes, signer)));
+
+    const plain = await run(s, { trustList: trust, signatureSeverity: 'error' });
+    expect(pairs(plain.problems)).toEqual([['UNSIGNED_COMMIT', null]]);
+    expect(plain.problems[0]).toMatchObject({ severity: 'info', affected: { commits: [s.commit], refs: ['refs/heads/main'] } });
+
+    const strict = await run(s, { trustList: trust, signatureSeverity: 'error', policy: { ...defaultPolicy(), requireCleanCode: true } });
+    expect(pairs(strict.problems, 'error')).toEqual([['POLICY_VIOLATION', tip]]);
+    expect(strict.problems.find((p) => p.code === 'POLICY_VIOLATION')!.affected.refs).toEqual(['refs/heads/main']);
+    // the same checks switched off: nothing about signatures at all
+    expect(pairs((await run(s, { trustList: trust, signatureSeverity: 'off', policy: { ...defaultPolicy(), requireCleanCode: true } })).problems)).toEqual([]);
   });
 });
 
