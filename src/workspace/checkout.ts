@@ -4,7 +4,8 @@
  * and refused together (LOCAL_CHANGES) before a single byte is written, unless `force`.
  * "Local change" means the workspace differs from the commit HEAD points at (the baseline).
  */
-import { rmdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { FileEntry } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
@@ -68,6 +69,18 @@ export async function checkoutFiles(
     if (isLocalChange(path, now) && !options.force) conflicts.push(path);
     toRemove.push(path);
   }
+  // A directory standing where the version has a file must hold nothing but files being removed.
+  const removing = new Set(toRemove);
+  for (const [path] of toWrite) {
+    if (current.has(path)) continue;
+    const blockers = await blockersIn(repo.root, path, removing);
+    if (blockers.length > 0) {
+      throw new MlstoreError('LOCAL_CHANGES', `${path} is a directory holding files mlstore does not track (${blockers.slice(0, 3).join(', ')}${blockers.length > 3 ? ', …' : ''}), where the version has a file`, {
+        details: { path, paths: blockers },
+        hint: 'Move those files away, then run the checkout again.',
+      });
+    }
+  }
   if (conflicts.length > 0) {
     throw new MlstoreError('LOCAL_CHANGES', `checkout would overwrite or remove ${conflicts.length} locally changed file(s): ${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}`, {
       details: { paths: conflicts },
@@ -82,6 +95,9 @@ export async function checkoutFiles(
       if (e.code !== 'ENOENT') throw fromFsError(e, path, 'remove');
     });
   }
+  // Directories emptied by the removals go before the writes: one may stand where a file goes.
+  await removeEmptyDirs(repo.root, toRemove, new Set(target.dirs));
+  for (const [path] of toWrite) if (!current.has(path)) await removeEmptyTree(toFsPath(repo.root, path));
   let bytesWritten = 0;
   let done = 0;
   for (const [path, entry] of toWrite) {
@@ -94,7 +110,6 @@ export async function checkoutFiles(
     await ensureParentDirs(repo.root, `${dir}/x`);
     await mkdir(toFsPath(repo.root, dir)).catch(() => {});
   }
-  await removeEmptyDirs(repo.root, toRemove, new Set(target.dirs));
   return { written: toWrite.map(([p]) => p), removed: toRemove, unchanged, bytesWritten };
 }
 
@@ -111,4 +126,28 @@ async function removeEmptyDirs(root: string, removed: readonly string[], keep: R
   for (const path of removed) for (let d = parentOf(path); d !== ''; d = parentOf(d)) dirs.add(d);
   const ordered = [...dirs].filter((d) => !keep.has(d)).sort((a, b) => b.split('/').length - a.split('/').length);
   for (const dir of ordered) await rmdir(toFsPath(root, dir)).catch(() => {}); // ENOTEMPTY: untracked files remain
+}
+
+/** What inside `path` (if it is a real directory) would survive the removals: files not being removed, symlinks, special files. */
+async function blockersIn(root: string, path: string, removing: ReadonlySet<string>): Promise<string[]> {
+  const st = await lstat(toFsPath(root, path)).catch(() => undefined);
+  if (!st?.isDirectory()) return [];
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const ent of await readdir(toFsPath(root, dir), { withFileTypes: true })) {
+      const p = `${dir}/${ent.name}`;
+      if (ent.isDirectory()) await walk(p);
+      else if (!(ent.isFile() && removing.has(p))) out.push(p);
+    }
+  };
+  await walk(path);
+  return out;
+}
+
+/** Removes a tree of empty directories (only empty ones; anything else makes the rmdir fail harmlessly). */
+async function removeEmptyTree(fsPath: string): Promise<void> {
+  const st = await lstat(fsPath).catch(() => undefined);
+  if (!st?.isDirectory()) return;
+  for (const ent of await readdir(fsPath, { withFileTypes: true })) if (ent.isDirectory()) await removeEmptyTree(join(fsPath, ent.name));
+  await rmdir(fsPath).catch(() => {});
 }

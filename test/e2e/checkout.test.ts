@@ -77,6 +77,30 @@ describe('e2e checkout', () => {
     expect(await errorCodeOf(['checkout', v1], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
   });
 
+  it('a file that became a directory (and back) checks out both ways; untracked files in the way are refused', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/x': 'x is a file\n', 'data/keep': 'k' });
+    const v1 = await commitAll(repo, 'x file');
+    await rm(join(repo, 'data/x'));
+    await writeFiles(repo, { 'data/x/inner/y': 'y\n', 'data/x/z': 'z\n', 'data/x/empty': null });
+    const v2 = await commitAll(repo, 'x dir');
+    const want1 = await snapshotTree(repo, { include: dataOnly });
+
+    const r1 = await runJson(['checkout', v1], { cwd: repo });
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(await readFile(join(repo, 'data/x'), 'utf8')).toBe('x is a file\n');
+    const r2 = await runJson(['checkout', v2], { cwd: repo });
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await snapshotTree(repo, { include: dataOnly })).toEqual(want1);
+
+    // a directory that holds something mlstore does not track is not deleted to make room
+    const outside = await tempDir('mlstore-outside-');
+    await symlink(outside, join(repo, 'data/x/link'));
+    const before = await snapshotTree(repo);
+    expect(await errorCodeOf(['checkout', '--force', v1], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
+    expect(await snapshotTree(repo)).toEqual(before);
+  });
+
   it('round-trips empty files, empty directories, odd names and the executable bit', async () => {
     const repo = await newRepo();
     const names = ['with space.txt', 'ünïcödé-日本語.txt', 'new\nline.txt', 'tab\there', ' leading', 'trailing ', '-dash', '#hash', '!bang', '[x]*?', 'a\\b'.replace('\\', '_'), '😀'];
