@@ -101,6 +101,31 @@ describe('e2e checkout', () => {
     expect(await snapshotTree(repo)).toEqual(before);
   });
 
+  it('a corrupt or missing chunk stops the checkout (exit 1) and the workspace file is never replaced by bad bytes', async () => {
+    const repo = await newRepo();
+    const good = pseudoRandom('c1', 50_000);
+    await writeFiles(repo, { 'data/multi.bin': good, 'data/one.txt': 'one chunk\n' });
+    const v1 = await commitAll(repo, 'v1');
+    await writeFiles(repo, { 'data/multi.bin': 'changed\n', 'data/one.txt': 'changed too\n' });
+    await commitAll(repo, 'v2');
+    const show = await runJson(['show', v1], { cwd: repo });
+    const one = show.json.files.find((f: { path: string }) => f.path === 'data/one.txt');
+    const chunkPath = join(repo, '.mlstore/objects/chunks', one.digest.slice(0, 2), one.digest.slice(2));
+    await chmod(chunkPath, 0o644);
+    await writeFile(chunkPath, 'evil bytes\n');
+
+    const r = await runJson(['checkout', v1, 'data/one.txt'], { cwd: repo });
+    expect(r).toMatchObject({ code: 1, json: { error: { code: 'CORRUPT_OBJECT', details: { id: one.digest } } } });
+    expect(await readFile(join(repo, 'data/one.txt'), 'utf8')).toBe('changed too\n');
+    await rm(chunkPath);
+    const r2 = await runJson(['checkout', v1], { cwd: repo });
+    expect(r2).toMatchObject({ code: 1, json: { error: { code: 'MISSING_OBJECT' } } });
+    expect(await readFile(join(repo, 'data/one.txt'), 'utf8')).toBe('changed too\n');
+    expect((await readFile(join(repo, '.mlstore/HEAD'), 'utf8')).trim()).toBe('ref: refs/heads/main');
+    expect(await workspaceLeftovers(repo)).toEqual([]);
+    expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => n.startsWith('checkout-'))).toEqual([]); // temp files of the failed writes removed
+  });
+
   it('round-trips empty files, empty directories, odd names and the executable bit', async () => {
     const repo = await newRepo();
     const names = ['with space.txt', 'ünïcödé-日本語.txt', 'new\nline.txt', 'tab\there', ' leading', 'trailing ', '-dash', '#hash', '!bang', '[x]*?', 'a\\b'.replace('\\', '_'), '😀'];
