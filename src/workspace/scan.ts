@@ -4,7 +4,7 @@
  * devices) are reported in `skipped` and not stored (docs/concepts.md). A name mlstore cannot
  * store safely (e.g. containing '\\') stops the scan with BAD_NAME instead of silently dropping data.
  */
-import { lstat, opendir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { nameProblem } from '../model/name.js';
@@ -30,6 +30,7 @@ export interface ScanResult {
 }
 
 const STAT_CONCURRENCY = 64;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export async function scanWorkspace(root: string, trackedRoots: readonly string[], signal?: AbortSignal): Promise<ScanResult> {
   const result: ScanResult = { files: [], dirs: [], skipped: [], missingRoots: [] };
@@ -64,8 +65,22 @@ async function visit(root: string, path: string, st: BigIntStats, out: ScanResul
   out.dirs.push(path);
   const names: string[] = [];
   try {
-    const dir = await opendir(toFsPath(root, path));
-    for await (const dirent of dir) names.push(dirent.name);
+    // Raw bytes: Node would turn a name that is not UTF-8 into U+FFFD, a name that does not
+    // exist on disk, and the file would silently drop out of the version.
+    const raw = await readdir(toFsPath(root, path), { encoding: 'buffer' });
+    for (const bytes of raw) {
+      let name: string;
+      try {
+        name = strictUtf8.decode(bytes);
+      } catch {
+        const shown = `${path === '' ? '' : `${path}/`}${bytes.toString('utf8')}`;
+        throw new MlstoreError('BAD_NAME', `cannot track ${JSON.stringify(shown)}: its name is not valid UTF-8`, {
+          details: { path: shown, bytes: bytes.toString('hex') },
+          hint: 'Rename the file to a UTF-8 name (e.g. with `convmv`), or move it out of the tracked directory.',
+        });
+      }
+      names.push(name);
+    }
   } catch (e) {
     throw fromFsError(e, path, 'list');
   }

@@ -175,6 +175,20 @@ describe('e2e checkout', () => {
     expect((await runJson(['status'], { cwd: repo })).json.tracked).toEqual([]);
   });
 
+  it('a file name that is not UTF-8 is refused (BAD_NAME), never silently left out of the version', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/ok.txt': 'ok' });
+    await writeFile(Buffer.concat([Buffer.from(join(repo, 'data/')), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])]), 'latin-1 name'); // "café.txt" in Latin-1
+    const r = await runJson(['add', 'data'], { cwd: repo });
+    expect(r).toMatchObject({ code: 2, json: { error: { code: 'BAD_NAME', details: { bytes: '636166e92e747874' } } } });
+    // a BOM at the start of a name is kept, not swallowed by the decoder
+    await rm(Buffer.concat([Buffer.from(join(repo, 'data/')), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])]));
+    await writeFiles(repo, { 'data/\uFEFFbom.txt': 'bom' });
+    const ok = await runJson(['add', 'data'], { cwd: repo });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await runJson(['status'], { cwd: repo })).json.new.map((f: { path: string }) => f.path)).toEqual(['data/ok.txt', 'data/\uFEFFbom.txt']);
+  });
+
   it('symlinks: skipped and reported inside a directory, refused when named, never followed by checkout', async () => {
     const repo = await newRepo();
     const outside = await tempDir('mlstore-outside-');
