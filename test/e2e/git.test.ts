@@ -104,6 +104,25 @@ describe('e2e with git', () => {
     await assertStoreConsistent(repo);
   });
 
+  it('.gitignore gets every tracked path, escaped so git ignores exactly that path', async () => {
+    const repo = await newRepo();
+    git(repo, 'init', '-q');
+    const names = ['#hash', '!bang', 'trailing ', 'with space', 'new\nline', '[x]*?', 'back\\slash', 'é'];
+    const files: Record<string, string> = { 'keep/me.txt': 'code' };
+    for (const n of names) files[`${n}/f.txt`] = n;
+    files['x*y.bin'] = 'not to be ignored by the [x]*? pattern';
+    await writeFiles(repo, files);
+    const tracked = names.filter((n) => !n.includes('\\')); // a backslash cannot be stored at all
+    const add = await runJson(['add', ...tracked], { cwd: repo });
+    expect(add.code, add.stderr).toBe(0);
+    git(repo, 'add', '-A');
+    const staged = git(repo, 'diff', '--cached', '--name-only', '-z').split('\0').filter(Boolean).sort();
+    expect(staged).toEqual(['.gitignore', 'back\\slash/f.txt', 'keep/me.txt', 'x*y.bin'].sort());
+    // running add again adds no duplicate lines
+    const again = await runJson(['add', ...tracked], { cwd: repo });
+    expect(again.json.gitignore).toEqual([]);
+  });
+
   it('environment: lock files at the root are components; adding or changing requirements.txt changes the digest', async () => {
     const repo = await newRepo();
     await writeFiles(repo, { 'data/a': 'a' });
