@@ -38,9 +38,16 @@ export function cacheMatches(cached: CachedFile | undefined, st: BigIntStats): c
   );
 }
 
+/**
+ * File systems with whole-second timestamps (ext3, some NFS servers; FAT has 2 s): a file
+ * stamped T may have been written as late as T + 2 s, so the racy window must cover that.
+ */
+const COARSE_RACY_WINDOW_MS = 2_100;
+
 /** Whether an entry for a file read at `readStartMs` may be cached (not racily clean). */
-export function isCacheable(st: BigIntStats, readStartMs: number): boolean {
+export function isCacheable(st: Pick<BigIntStats, 'ctimeNs' | 'mtimeNs'>, readStartMs: number): boolean {
   const ctimeMs = Number(st.ctimeNs / 1_000_000n);
   const mtimeMs = Number(st.mtimeNs / 1_000_000n);
-  return Math.max(ctimeMs, mtimeMs) < readStartMs - RACY_WINDOW_MS;
+  const coarse = st.ctimeNs % 1_000_000_000n === 0n && st.mtimeNs % 1_000_000_000n === 0n;
+  return Math.max(ctimeMs, mtimeMs) < readStartMs - (coarse ? COARSE_RACY_WINDOW_MS : RACY_WINDOW_MS);
 }
