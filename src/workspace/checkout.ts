@@ -69,6 +69,23 @@ export async function checkoutFiles(
     if (isLocalChange(path, now) && !options.force) conflicts.push(path);
     toRemove.push(path);
   }
+  // A symlink (or a file) where the version needs a directory: refused before anything is written.
+  const checkedDirs = new Map<string, boolean>();
+  const dirsNeeded = new Set<string>([...toWrite.map(([p]) => parentOf(p)), ...target.dirs.filter((d) => d !== '' && inScope(d))]);
+  for (const dir of dirsNeeded) {
+    for (let d = dir; d !== ''; d = parentOf(d)) {
+      if (checkedDirs.has(d)) break;
+      const st = await lstat(toFsPath(repo.root, d)).catch(() => undefined);
+      checkedDirs.set(d, true);
+      if (st?.isSymbolicLink()) {
+        throw new MlstoreError('BAD_PATH', `${d} is a symlink where the version has a directory; mlstore will not write through it`, {
+          details: { path: d },
+          hint: 'Remove the symlink (or check out into another directory).',
+        });
+      }
+    }
+  }
+
   // A directory standing where the version has a file must hold nothing but files being removed.
   const removing = new Set(toRemove);
   for (const [path] of toWrite) {

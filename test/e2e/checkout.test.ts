@@ -226,6 +226,7 @@ describe('e2e checkout', () => {
     expect(co).toMatchObject({ code: 2, json: { error: { code: 'BAD_PATH' } } });
     expect(await snapshotTree(outside)).toEqual(outsideBefore);
     expect((await lstat(join(repo, 'data/sub'))).isSymbolicLink()).toBe(true);
+    expect(await readdir(join(repo, 'data'))).toEqual(['sub']); // refused before writing anything
 
     // the same when the symlink replaces the top-level directory itself
     await rm(join(repo, 'data'), { recursive: true });
