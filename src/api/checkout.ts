@@ -24,6 +24,8 @@ export interface CheckoutOptions extends CommonOptions {
   verify?: { policyFile?: string; trustFile?: string };
   /** Objects in flight when fetching from `remote`. */
   jobs?: number;
+  /** With `remote`: refuse it unless it has a signed ref state (src/api/ref-state-sync.ts). */
+  requireSignedRefs?: boolean;
 }
 
 export interface CheckoutSummary extends CheckoutResult {
@@ -41,7 +43,7 @@ export async function checkout(options: CheckoutOptions): Promise<CheckoutSummar
   if (options.remote !== undefined) {
     const { remote, jobs, ...local } = options;
     const { fetchCommit } = await import('./fetch.js'); // loads the S3 SDK only for --remote
-    const fetched = await fetchCommit({ ...local, remote, ...(jobs !== undefined ? { jobs } : {}) });
+    const fetched = await fetchCommit({ ...local, remote, ...(jobs !== undefined ? { jobs } : {}), ...(options.verify?.trustFile !== undefined ? { trustFile: options.verify.trustFile } : {}) });
     return checkout({ ...local, ...(options.rev !== undefined ? { rev: fetched.id } : {}) });
   }
   return withRepository(options, (repo) =>

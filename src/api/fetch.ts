@@ -10,6 +10,7 @@ import { COMMIT_PAYLOAD_TYPE, parseEnvelope, payloadBytes } from '../trust/dsse.
 import { readLockFile } from '../workspace/lock-file.js';
 import { toRepoPath } from '../workspace/paths.js';
 import { withRepository, type CommonOptions } from './context.js';
+import { checkRemoteRefs, type CheckRemoteOptions, type RefStateInfo } from './ref-state-sync.js';
 
 export interface FetchOptions extends CommonOptions {
   /** Remote name (default: origin, or the only remote). */
@@ -18,6 +19,10 @@ export interface FetchOptions extends CommonOptions {
   refs?: readonly string[];
   /** Objects in flight at once (default 32 for S3, 16 for a directory). */
   jobs?: number;
+  /** Refuse a remote that has no signed ref state (default: accept it with a warning). */
+  requireSignedRefs?: boolean;
+  /** Trust file for the remote's signed ref state (default: `$MLSTORE_TRUST_FILE` or `mlstore-trust.json`). */
+  trustFile?: string;
 }
 
 export interface FetchedRef {
@@ -35,6 +40,9 @@ export interface FetchResult {
   empty: boolean;
   refs: FetchedRef[];
   objects: DownloadResult;
+  /** The verified signed ref state; null when the remote has none (see `warnings`). */
+  refState: RefStateInfo | null;
+  warnings: string[];
   seconds: number;
 }
 
@@ -51,7 +59,7 @@ export async function fetch(options: FetchOptions): Promise<FetchResult> {
     const started = repo.env.now().getTime();
     const remote = openRemote(repo, options.remote, options.jobs !== undefined ? { jobs: options.jobs } : {});
     try {
-      const { marked, refs: remoteRefs } = await readRemote(remote, options.signal);
+      const { marked, refs: remoteRefs, refState, warnings } = await readRemote(repo, remote, options);
       const before = (await readTrackingRefs(repo.dir, remote.name)).refs;
       let wanted = remoteRefs;
       if (options.refs?.length) wanted = options.refs.map((r) => findRemoteRef(remote, remoteRefs, r));
@@ -64,7 +72,7 @@ export async function fetch(options: FetchOptions): Promise<FetchResult> {
         .map(([ref, id]) => ({ ref, old: before[ref] ?? null, new: id }))
         .sort((a, b) => (a.ref < b.ref ? -1 : 1));
       const seconds = (repo.env.now().getTime() - started) / 1000;
-      return { remote: remote.name, location: remote.backend.location, empty: !marked, refs, objects, seconds };
+      return { remote: remote.name, location: remote.backend.location, empty: !marked, refs, objects, refState, warnings, seconds };
     } catch (e) {
       throw remote.wrapError(e);
     } finally {
@@ -83,6 +91,9 @@ export interface FetchCommitOptions extends CommonOptions {
   jobs?: number;
   /** Also fetch the commit's ancestors (pull); default: just this commit. */
   history?: boolean;
+  requireSignedRefs?: boolean;
+  /** Trust file for the remote's signed ref state. */
+  trustFile?: string;
 }
 
 export interface FetchCommitResult {
@@ -91,6 +102,8 @@ export interface FetchCommitResult {
   /** The remote ref REV named, when it named one. */
   ref: string | null;
   objects: DownloadResult;
+  refState: RefStateInfo | null;
+  warnings: string[];
 }
 
 /**
@@ -103,7 +116,7 @@ export async function fetchCommit(options: FetchCommitOptions): Promise<FetchCom
   return withRepository(options, async (repo) => {
     const remote = openRemote(repo, options.remote, options.jobs !== undefined ? { jobs: options.jobs } : {});
     try {
-      const { marked, refs } = await readRemote(remote, options.signal);
+      const { marked, refs, refState, warnings } = await readRemote(repo, remote, options);
       let target: { id: string; ref: string | null };
       if (options.rev !== undefined) {
         target = await resolveRemoteRev(repo, remote, refs, options.rev, options.signal);
@@ -127,7 +140,7 @@ export async function fetchCommit(options: FetchCommitOptions): Promise<FetchCom
       if (target.ref && options.history && !paths) {
         await updateTrackingRefs(repo.dir, remote.name, { [target.ref]: target.id }, repo.env.now());
       }
-      return { remote: remote.name, id: target.id, ref: target.ref, objects };
+      return { remote: remote.name, id: target.id, ref: target.ref, objects, refState, warnings };
     } catch (e) {
       throw remote.wrapError(e);
     } finally {
@@ -136,17 +149,32 @@ export async function fetchCommit(options: FetchCommitOptions): Promise<FetchCom
   });
 }
 
-/** Checks the format marker and lists the remote's refs. A remote without a marker must be empty. */
-async function readRemote(remote: Remote, signal: AbortSignal | undefined): Promise<{ marked: boolean; refs: { name: string; id: string }[] }> {
+/**
+ * Checks the format marker, lists the remote's refs and verifies them against the remote's signed
+ * ref state (src/api/ref-state-sync.ts) before any is used. A remote without a marker must be empty.
+ */
+async function readRemote(
+  repo: Repository,
+  remote: Remote,
+  options: { requireSignedRefs?: boolean; trustFile?: string; signal?: AbortSignal },
+): Promise<{ marked: boolean; refs: { name: string; id: string }[]; refState: RefStateInfo | null; warnings: string[] }> {
+  const signal = options.signal;
   const marked = await remote.checkFormat(signal);
-  const refs = await remote.refs.list(signal);
-  if (!marked && refs.length > 0) {
+  const listed = await remote.refs.list(signal);
+  const check: CheckRemoteOptions = {
+    ...(options.requireSignedRefs ? { requireSigned: true } : {}),
+    ...(options.trustFile !== undefined ? { trustFile: options.trustFile } : {}),
+    ...(signal ? { signal } : {}),
+  };
+  if (!marked && listed.length > 0) {
     throw new MlstoreError('REMOTE_FORMAT', `${remote.backend.location} has refs but no mlstore-remote.json: it was not written by mlstore`, {
       details: { location: remote.backend.location },
       hint: 'Check the remote URL.',
     });
   }
-  return { marked, refs };
+  const { refs, refState, warnings } = await checkRemoteRefs(repo, remote, listed, check);
+  for (const w of warnings) repo.env.log.warn(w);
+  return { marked, refs, refState, warnings };
 }
 
 function findRemoteRef(remote: Remote, refs: readonly { name: string; id: string }[], rev: string): { name: string; id: string } {

@@ -5,6 +5,7 @@ import { checkout, type CheckoutSummary } from './checkout.js';
 import { withRepository, type CommonOptions } from './context.js';
 import { fetchCommit } from './fetch.js';
 import type { DownloadResult } from '../repository/transfer-download.js';
+import type { RefStateInfo } from './ref-state-sync.js';
 
 export interface PullOptions extends CommonOptions {
   /** Remote name (default: origin, or the only remote). */
@@ -17,6 +18,8 @@ export interface PullOptions extends CommonOptions {
   cwd?: string;
   /** Refuse a version that fails this signature policy, before any byte reaches the workspace. */
   verify?: { policyFile?: string; trustFile?: string };
+  /** Refuse a remote without a signed ref state (default: accept it with a warning). */
+  requireSignedRefs?: boolean;
 }
 
 export interface PullResult {
@@ -27,6 +30,9 @@ export interface PullResult {
   /** The local branch or tag moved to `id`, and how. */
   local: { ref: string; old: string | null; status: 'created' | 'fast-forward' | 'forced' | 'up-to-date' } | null;
   objects: DownloadResult;
+  /** The remote's verified signed ref state; null when it has none (see `warnings`). */
+  refState: RefStateInfo | null;
+  warnings: string[];
   checkout: CheckoutSummary;
 }
 
@@ -44,6 +50,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     ...base,
     rev,
     history: true,
+    ...(options.requireSignedRefs ? { requireSignedRefs: true } : {}),
+    ...(options.verify?.trustFile !== undefined ? { trustFile: options.verify.trustFile } : {}),
     ...(options.remote !== undefined ? { remote: options.remote } : {}),
     ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
   });
@@ -86,7 +94,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       }),
     );
   }
-  return { remote: fetched.remote, ref: fetched.ref, id: fetched.id, local, objects: fetched.objects, checkout: summary };
+  return { remote: fetched.remote, ref: fetched.ref, id: fetched.id, local, objects: fetched.objects, refState: fetched.refState, warnings: fetched.warnings, checkout: summary };
 }
 
 async function currentBranch(options: PullOptions): Promise<string> {

@@ -7,6 +7,8 @@ import type { RefValue } from '../repository/refs.js';
 import type { Repository } from '../repository/repository.js';
 import { uploadObjects, type UploadResult } from '../repository/transfer-upload.js';
 import { checkRefUpdate } from '../trust/ref-state.js';
+import type { Signer } from '../trust/index.js';
+import { hasRefState, publishRemoteRefState, refStateSigners, type RefStateInfo } from './ref-state-sync.js';
 import { withRepository, type CommonOptions } from './context.js';
 
 export interface PushOptions extends CommonOptions {
@@ -22,6 +24,13 @@ export interface PushOptions extends CommonOptions {
   force?: boolean;
   /** Do not trust the index or the remote's trees: HEAD-check every reachable object and re-send what is missing. */
   verifyRemote?: boolean;
+  /**
+   * Keys that sign the remote's ref state after the refs moved. Default: the configured signing
+   * key (as for commits), none when no key is configured; `[]` publishes nothing.
+   */
+  signers?: readonly Signer[];
+  /** Lifetime of the published ref state in seconds (default 7 days). */
+  refsTtlSeconds?: number;
 }
 
 export type RefPushStatus = 'created' | 'fast-forward' | 'forced' | 'up-to-date';
@@ -40,6 +49,8 @@ export interface PushResult {
   objects: UploadResult;
   /** False when the remote cannot do atomic compare-and-swap (a warning is included). */
   atomicCompareAndSwap: boolean;
+  /** The signed ref state published after the refs moved; null when the push was not signed. */
+  refState: RefStateInfo | null;
   warnings: string[];
   seconds: number;
 }
@@ -59,6 +70,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     const remote = openRemote(repo, options.remote, options.jobs !== undefined ? { jobs: options.jobs } : {});
     const signal = options.signal;
     try {
+      const signers = options.signers ?? (await refStateSigners(repo.env));
       const local = await selectRefs(repo, options);
       await remote.ensureFormat(repo.env.now(), signal);
       const warnings: string[] = [];
@@ -101,9 +113,21 @@ export async function push(options: PushOptions): Promise<PushResult> {
         const status = p.status === 'up-to-date' ? p.status : await moveRef(remote, p.ref, p.id, p.old, p.status, options.force ?? false, ancestor, signal);
         refs.push({ ref: p.ref, old: p.old?.id ?? null, new: p.id, status });
       }
+      let refState: RefStateInfo | null = null;
+      if (signers.length > 0) {
+        refState = await publishRemoteRefState(repo, remote, {
+          signers,
+          ...(options.refsTtlSeconds === undefined ? {} : { ttlSeconds: options.refsTtlSeconds }),
+          ...(signal ? { signal } : {}),
+        });
+      } else if (await hasRefState(remote, signal)) {
+        const w = `remote ${remote.name} has a signed ref state but this push was not signed: clients will refuse the remote (TAMPERED) until someone pushes with a signing key`;
+        warnings.push(w);
+        repo.env.log.warn(w);
+      }
       await updateTrackingRefs(repo.dir, remote.name, Object.fromEntries(local.map((r) => [r.name, r.id])), repo.env.now());
       const seconds = (repo.env.now().getTime() - started) / 1000;
-      return { remote: remote.name, location: remote.backend.location, refs, objects, atomicCompareAndSwap: caps.atomicCompareAndSwap, warnings, seconds };
+      return { remote: remote.name, location: remote.backend.location, refs, objects, atomicCompareAndSwap: caps.atomicCompareAndSwap, refState, warnings, seconds };
     } catch (e) {
       throw remote.wrapError(e);
     } finally {

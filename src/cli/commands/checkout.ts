@@ -15,6 +15,7 @@ export function registerCheckout(program: Command, io: CliIo): void {
     .option('--policy <file>', 'policy for --verify (default: one trusted signature)')
     .option('--trust-file <file>', 'trust file for --verify (default $MLSTORE_TRUST_FILE or ./mlstore-trust.json)')
     .option('--remote <name>', 'fetch REV from this remote first: its trees and only the data under PATHs')
+    .option('--require-signed-refs', 'with --remote: refuse a remote that has no signed ref state')
     .option('--json', JSON_HELP)
     .addHelpText(
       'after',
@@ -29,10 +30,10 @@ Examples:
   mlstore checkout --remote origin dataset-v3 data/val   # downloads only data/val's chunks
   git checkout v0.3 && mlstore checkout     # the data that code version was committed with`,
     )
-    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean; remote?: string; verify?: boolean; policy?: string; trustFile?: string }, cmd: Command) => {
+    .action(async (rev: string | undefined, paths: string[], opts: { force?: boolean; remote?: string; verify?: boolean; policy?: string; trustFile?: string; requireSignedRefs?: boolean }, cmd: Command) => {
       const { checkout } = await import('../../api/checkout.js'); // lazy: keeps `--help` and other commands fast
       const g = globals(cmd, io);
-      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false, ...verifyOption(io, opts), ...(opts.remote !== undefined ? { remote: opts.remote } : {}) });
+      const r = await checkout({ ...apiBase(g, io), cwd: g.dir, ...(rev ? { rev } : {}), paths, force: opts.force ?? false, ...verifyOption(io, opts), ...(opts.remote !== undefined ? { remote: opts.remote } : {}), ...(opts.requireSignedRefs ? { requireSignedRefs: true } : {}) });
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       println(io, `Checked out ${shortId(r.id)}: ${r.written.length} file(s) written (${formatBytes(r.bytesWritten)}), ${r.removed.length} removed, ${r.unchanged} unchanged.`);

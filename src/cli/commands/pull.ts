@@ -16,6 +16,7 @@ export function registerPull(program: Command, io: CliIo): void {
     .option('--policy <file>', 'policy for --verify (default: one trusted signature)')
     .option('--trust-file <file>', 'trust file for --verify (default $MLSTORE_TRUST_FILE or ./mlstore-trust.json)')
     .option('-f, --force', 'overwrite local changes; reset a diverged local branch or tag')
+    .option('--require-signed-refs', 'refuse a remote that has no signed ref state')
     .option('--json', JSON_HELP)
     .addHelpText(
       'after',
@@ -28,7 +29,7 @@ Examples:
   mlstore init && mlstore remote add origin s3://ml-data/team-a && mlstore pull
   mlstore pull origin dataset-v3`,
     )
-    .action(async (remote: string | undefined, rev: string | undefined, opts: { jobs?: string; force?: boolean; verify?: boolean; policy?: string; trustFile?: string }, cmd: Command) => {
+    .action(async (remote: string | undefined, rev: string | undefined, opts: { jobs?: string; force?: boolean; verify?: boolean; policy?: string; trustFile?: string; requireSignedRefs?: boolean }, cmd: Command) => {
       const { pull } = await import('../../api/pull.js'); // lazy: the S3 SDK loads only when needed
       const g = globals(cmd, io);
       const r = await pull({
@@ -37,9 +38,11 @@ Examples:
         ...(remote !== undefined ? { remote } : {}),
         ...(rev !== undefined ? { rev } : {}),
         force: opts.force ?? false,
+        ...(opts.requireSignedRefs ? { requireSignedRefs: true } : {}),
         ...verifyOption(io, opts),
         ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
       });
+      for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       const what = r.ref ? shortRef(r.ref) : shortId(r.id);
