@@ -40,7 +40,13 @@ Start here:
   mlstore checkout HEAD~1 # the previous version's exact bytes`,
     );
   const progress = progressRenderer(io.stderr);
-  const env = { ...io.env, ...(progress.onProgress && !json ? { progress: progress.onProgress } : {}) };
+  // Warnings (a rebuilt index, a remote without signed refs …) go to stderr, never to stdout.
+  const log = {
+    debug: (m: string) => void (io.env.vars['MLSTORE_DEBUG'] ? io.stderr.write(`debug: ${m}\n`) : undefined),
+    info: (m: string) => void io.stderr.write(`${m}\n`),
+    warn: (m: string) => void io.stderr.write(`warning: ${m}\n`),
+  };
+  const env = { ...io.env, log, ...(progress.onProgress && !json ? { progress: progress.onProgress } : {}) };
   registerCommands(program, { ...io, env });
   try {
     await program.parseAsync(argv, { from: 'user' });

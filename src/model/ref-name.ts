@@ -16,6 +16,7 @@ export function refProblem(short: string): string | undefined {
     if (seg.includes('..')) return 'may not contain ".."';
   }
   if (/^[0-9a-f]{4,64}$/.test(short)) return 'looks like an object id';
+  if (short === 'HEAD' || short.split('/')[0] === 'HEAD') return 'HEAD is reserved';
   return undefined;
 }
 
