@@ -145,9 +145,11 @@ const RACE_RETRY_MS = 500;
 export async function checkRemoteRefs(repo: Repository, remote: Remote, refs: { name: string; id: string }[], options: CheckRemoteOptions = {}): Promise<CheckedRemoteRefs> {
   const path = seenFilePath(repo);
   const location = remote.backend.location;
-  const trustList = await readTrustList(trustFilePath(repo.env, repo.root, options.trustFile));
+  const trustFile = trustFilePath(repo.env, repo.root, options.trustFile);
+  const trustList = await readTrustList(trustFile);
   for (let attempt = 1; ; attempt++) {
     if (!(await hasRefState(remote, options.signal))) return unsigned(remote, refs, await readSeen(path, location), options);
+    if (trustList.keys.length === 0) return untrusting(remote, refs, trustFile, options);
     try {
       const verified = await fetchRefState(remote.backend, {
         trustList,
@@ -184,6 +186,27 @@ function unsigned(remote: Remote, refs: { name: string; id: string }[], seen: { 
     refs,
     refState: null,
     warnings: [`remote ${remote.name} (${location}) has no signed ref state: its refs cannot be checked for rollback or tampering (push with a signing key to publish one; --require-signed-refs refuses such remotes)`],
+  };
+}
+
+/**
+ * A repository that trusts no key at all (no trust file yet, e.g. a first `init` + `pull` before
+ * the code's mlstore-trust.json is there) cannot verify anything: the snapshot is used with a
+ * warning, as an unsigned remote would be, unless `requireSigned`. A repository that trusts some
+ * keys refuses a snapshot none of them signed (UNTRUSTED_SIGNER).
+ */
+function untrusting(remote: Remote, refs: { name: string; id: string }[], trustFile: string, options: CheckRemoteOptions): CheckedRemoteRefs {
+  const location = remote.backend.location;
+  if (options.requireSigned) {
+    throw new MlstoreError('UNTRUSTED_SIGNER', `remote ${remote.name} has a signed ref state, but ${trustFile} trusts no key, so it cannot be verified (--require-signed-refs)`, {
+      details: { location, trustFile },
+      hint: "Add the publisher's public key with `mlstore key trust PEM --name NAME` (or commit the project's mlstore-trust.json).",
+    });
+  }
+  return {
+    refs,
+    refState: null,
+    warnings: [`remote ${remote.name} (${location}) has a signed ref state, but no key is trusted (${trustFile} is empty or missing): its refs were not verified (\`mlstore key trust\` the publisher's key)`],
   };
 }
 

@@ -170,6 +170,24 @@ describe('signed ref state on a directory remote', () => {
     expect(await readFile(join(consumer, 'data', 'x.txt'), 'utf8')).toBe('two\n');
   });
 
+  it('a client that trusts no key at all uses a signed remote with a warning; --require-signed-refs refuses it', async () => {
+    const naive = join(work, 'naive');
+    await ok(['init'], naive, vars);
+    await ok(['remote', 'add', 'origin', remote], naive, vars);
+    const r = await cliJson(['fetch'], naive, vars);
+    expect(r.code).toBe(0);
+    expect(r.json.refState).toBeNull();
+    expect(r.stderr).toMatch(/warning: .*no key is trusted/);
+    const strict = await cliJson<{ error?: { code: string } }>(['fetch', '--require-signed-refs'], naive, vars);
+    expect(strict.code).toBe(1);
+    expect(strict.json.error?.code).toBe('UNTRUSTED_SIGNER');
+    // Trusting only another key is not "no trust": the snapshot must then be signed by a trusted key.
+    const malloryPem = (await cli(['key', 'export', 'mallory'], naive, vars)).stdout;
+    await writeFile(join(naive, 'mallory.pem'), malloryPem);
+    await ok(['key', 'trust', 'mallory.pem', '--name', 'mallory'], naive, vars);
+    expect(await errorOf(['fetch'], naive)).toMatchObject({ code: 1, error: 'UNTRUSTED_SIGNER' });
+  });
+
   it('an unsigned push to a signed remote warns that clients will refuse it', async () => {
     await commitFiles(publisher, { 'data/x.txt': 'three\n' }, 'v3', vars);
     const r = await cliJson(['push', '--no-sign'], publisher, vars);
