@@ -60,6 +60,7 @@ export async function scanBytes(o: ByteScanOptions): Promise<ByteScanResult> {
     await o.onVerified?.(keys);
   };
   const done = (id: string, outcome: FileHash, fast = false): void => {
+    if (outcome.size !== undefined) o.chunks.add(id, 0, outcome.size); // a directory listing carries no sizes
     if ('failure' in outcome) {
       if (outcome.failure === 'missing') o.chunks.unmark(id, FLAG.PRESENT); // deleted since the listing
       else recordFailure(o, id, outcome);

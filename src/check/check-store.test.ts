@@ -93,7 +93,7 @@ describe('checkStore on a non-directory backend', () => {
     const r = await run(s);
     expect(r.problems).toEqual([]);
     expect(r.counts).toMatchObject({ objects: { chunks: 3, meta: 3, signatures: 0 }, refs: 1, commits: 1, verified: { chunks: 3, meta: 3 }, dangling: 0 });
-    expect(r.bytesChecked).toBe(1710 + r.counts.storedBytes.meta);
+    expect(r.bytesChecked).toBe(1710 + r.counts.storedBytes.meta!);
   });
 
   it('--fast compares stored checksums, and says so when the server keeps none', async () => {

@@ -13,7 +13,7 @@
  */
 import type { ProgressEvent } from '../env.js';
 import { throwIfAborted } from '../errors.js';
-import { objectKey } from '../repository/layout.js';
+import { objectKey, objectPrefix } from '../repository/layout.js';
 import type { Head } from '../repository/head.js';
 import type { IndexDb } from '../repository/index-db.js';
 import type { Backend } from '../storage/backend.js';
@@ -31,7 +31,7 @@ import { collectRoots } from './roots.js';
 import { inSample, inShard, type Sample, type Shard } from './selection.js';
 import { walkGraph } from './walk.js';
 
-export type VerificationIndex = Pick<IndexDb, 'verifiedAt' | 'markVerified' | 'forgetVerified'>;
+export type VerificationIndex = Pick<IndexDb, 'verifiedSince' | 'markVerified' | 'forgetVerified'>;
 
 export interface CheckStoreOptions {
   backend: Backend;
@@ -72,6 +72,9 @@ export interface CheckStoreResult {
 }
 
 const MAX_DANGLING_LISTED = 1000;
+const CHUNK_PREFIX = objectPrefix('chunks');
+const META_PREFIX = objectPrefix('meta');
+const ID_RE = /^[0-9a-f]{64}$/;
 
 export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult> {
   const findings = new Findings();
@@ -85,11 +88,11 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
       ...(o.head ? { head: o.head } : {}), ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.seen ? { seen: o.seen } : {}), ...sig,
     });
     const listing = await listStore({
-      backend: o.backend, pool, findings, ...(o.localDir !== undefined ? { localDir: o.localDir } : {}), ...sig,
+      backend: o.backend, findings, ...(o.localDir !== undefined ? { localDir: o.localDir } : {}), ...sig,
       onProgress: (n) => progress('listing', n),
     });
     const skipped = await select(o, listing, now);
-    const totalBytes = sumSelected(listing.chunks);
+    const selected = countSelected(listing.chunks);
 
     const metaVerifiedKeys: string[] = [];
     let metaBytes = 0;
@@ -97,7 +100,7 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
       backend: o.backend, pool, chunks: listing.chunks, meta: listing.meta, findings, fast: o.fast ?? false,
       ...(o.localDir !== undefined ? { localDir: o.localDir } : {}), ...sig,
       ...(o.index ? { onVerified: (keys: string[]) => o.index!.markVerified(o.storeKey, keys, now.getTime()) } : {}),
-      onProgress: (done, bytes) => progress('verifying', done, { bytes, totalBytes }),
+      onProgress: (done, bytes) => progress('verifying', done, { bytes, total: selected.count, ...(listing.sizesKnown ? { totalBytes: selected.bytes } : {}) }),
     });
     throwIfAborted(o.signal);
 
@@ -113,6 +116,7 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
         metaBytes += size;
       },
       onProgress: (commits) => progress('walking', commits),
+      recentMeta: (id) => (listing.meta.flags(id) & FLAG.RECENT) !== 0,
     });
 
     const incompleteWalk = findings.size > 0;
@@ -129,7 +133,7 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
     }
     const counts: FsckCounts = {
       objects: { chunks: listing.chunks.size, meta: listing.meta.size, signatures: [...listing.signatures.values()].reduce((n, k) => n + k.length, 0) },
-      storedBytes: listing.bytes,
+      storedBytes: storedBytes(listing),
       refs: rootsResult.refs,
       commits: walk.commits,
       verified: { chunks: scan.verified, meta: metaVerifiedKeys.length },
@@ -153,35 +157,54 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
 /** Marks the chunks this run verifies (SELECTED) and counts those it leaves out, by reason. */
 async function select(o: CheckStoreOptions, listing: StoreListing, now: Date): Promise<FsckCounts['skipped']> {
   const skipped = { recent: 0, notSampled: 0, otherShards: 0 };
-  let batch: string[] = [];
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const ids = batch;
-    batch = [];
-    const times = o.index && o.maxAgeMs !== undefined ? await o.index.verifiedAt(o.storeKey, ids.map((id) => objectKey('chunks', id))) : [];
-    ids.forEach((id, i) => {
-      const at = times[i];
-      if (at !== undefined && o.maxAgeMs !== undefined && now.getTime() - at < o.maxAgeMs) skipped.recent++;
-      else listing.chunks.mark(id, FLAG.SELECTED);
-    });
-  };
+  if (o.index && o.maxAgeMs !== undefined) {
+    // One sequential scan of this store's verification times marks what is recent.
+    for await (const keys of o.index.verifiedSince(o.storeKey, now.getTime() - o.maxAgeMs)) {
+      for (const key of keys) {
+        // objects/chunks/ab/<62 hex>: cheaper than a regex per key on large stores
+        // objects/<ns>/ab/<62 hex>, without a regex over every key of a large store
+        const prefix = key.startsWith(CHUNK_PREFIX) ? CHUNK_PREFIX : key.startsWith(META_PREFIX) ? META_PREFIX : undefined;
+        if (!prefix || key.length !== prefix.length + 65) continue;
+        const id = key.slice(prefix.length, prefix.length + 2) + key.slice(prefix.length + 3);
+        if (ID_RE.test(id)) (prefix === CHUNK_PREFIX ? listing.chunks : listing.meta).mark(id, FLAG.RECENT);
+      }
+    }
+  }
   for (const id of listing.chunks.ids(FLAG.PRESENT)) {
     if (!inShard(id, o.shard)) skipped.otherShards++;
     else if (!inSample(id, o.sample)) skipped.notSampled++;
-    else if (o.exclude?.(id)) skipped.recent++;
-    else {
-      batch.push(id);
-      if (batch.length >= 1000) await flush();
-    }
+    else if (listing.chunks.flags(id) & FLAG.RECENT || o.exclude?.(id)) skipped.recent++;
+    else listing.chunks.mark(id, FLAG.SELECTED);
   }
-  await flush();
   return skipped;
 }
 
-function sumSelected(chunks: ObjectTable): number {
-  let n = 0;
-  for (const id of chunks.ids(FLAG.PRESENT | FLAG.SELECTED)) n += chunks.sizeOf(id) ?? 0;
-  return n;
+function countSelected(chunks: ObjectTable): { count: number; bytes: number } {
+  let count = 0;
+  let bytes = 0;
+  for (const id of chunks.ids(FLAG.PRESENT | FLAG.SELECTED)) {
+    count++;
+    bytes += chunks.sizeOf(id) ?? 0;
+  }
+  return { count, bytes };
+}
+
+/**
+ * Bytes stored per namespace: from the listing when it carries sizes, else (a directory) from
+ * the objects read in this run — null when some object's size was not learnt.
+ */
+function storedBytes(listing: StoreListing): FsckCounts['storedBytes'] {
+  if (listing.sizesKnown) return listing.bytes;
+  const sum = (t: ObjectTable): number | null => {
+    let n = 0;
+    for (const id of t.ids(FLAG.PRESENT)) {
+      const size = t.sizeOf(id);
+      if (size === undefined) return null;
+      n += size;
+    }
+    return n;
+  };
+  return { chunks: sum(listing.chunks), meta: sum(listing.meta) };
 }
 
 /** Unreachable objects: metadata is still read and strictly parsed; all are reported as info. */

@@ -8,14 +8,13 @@
  *  - files:  read and SHA-256 each object file under `root` → hash and size, or why not
  *  - bytes:  SHA-256 a buffer that was read elsewhere (S3, memory backends) and transferred here
  *  - concat: the SHA-256 of several object files read in order (a file's digest from its chunks)
- *  - list:   the names and sizes of the files in some directories (the store's fan-out dirs)
  *
  * The same `runHashJob` runs in the main thread in inline mode (TypeScript source under vitest,
  * where Node 20 cannot start a `.ts` worker). When loaded as a worker it answers `{ id, job }`
  * with `{ id, result }` or `{ id, error }`.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -42,19 +41,8 @@ export interface ConcatJob {
   readonly maxBytes: number;
 }
 
-export interface ListJob {
-  readonly kind: 'list';
-  readonly root: string;
-  /** Directory keys relative to root, e.g. "objects/chunks/ab". */
-  readonly dirs: readonly string[];
-}
-
-export type ListedFile = readonly [key: string, size: number];
-/** Files with their sizes (-1: stat failed), entries that are not regular files, unreadable directories. */
-export type ListResult = { files: ListedFile[]; others: string[]; failures: { key: string; message: string }[] };
-
-export type HashJob = FilesJob | BytesJob | ConcatJob | ListJob;
-export type HashJobResult = FileHash[] | string | FileHash | ListResult;
+export type HashJob = FilesJob | BytesJob | ConcatJob;
+export type HashJobResult = FileHash[] | string | FileHash;
 
 const READ_STEP = 8 << 20;
 let scratch: Buffer = Buffer.allocUnsafe(1 << 20);
@@ -67,8 +55,6 @@ export function runHashJob(job: HashJob): HashJobResult {
       return createHash('sha256').update(new Uint8Array(job.buffer)).digest('hex');
     case 'concat':
       return hashConcat(job);
-    case 'list':
-      return listDirs(job);
   }
 }
 
@@ -122,33 +108,6 @@ function failure(e: unknown): Exclude<FileHash, { hash: string }> {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return { failure: 'missing', message: 'the file disappeared' };
   return { failure: 'unreadable', message: `${code ?? 'error'}: ${(e as Error).message}` };
-}
-
-function listDirs(job: ListJob): ListResult {
-  const files: ListedFile[] = [];
-  const others: string[] = [];
-  const failures: { key: string; message: string }[] = [];
-  for (const dir of job.dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(join(job.root, ...dir.split('/')));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') failures.push({ key: dir, message: `${code ?? 'error'}: ${(e as Error).message}` });
-      continue;
-    }
-    for (const name of names) {
-      const key = `${dir}/${name}`;
-      try {
-        const st = statSync(join(job.root, ...key.split('/')));
-        if (st.isFile()) files.push([key, st.size]);
-        else others.push(key);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') files.push([key, -1]); // the read will say why
-      }
-    }
-  }
-  return { files, others, failures };
 }
 
 /** Set in workerData by HashPool, so importing this module anywhere else never grabs a port. */

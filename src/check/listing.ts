@@ -2,10 +2,11 @@
  * Lists every object of a store into two ObjectTables (chunks, meta) and every signature into a
  * commit → key ids map. Keys under objects/ that are not object keys are STRAY_KEY problems.
  *
- * A store that is a directory on this machine is listed by the pool threads (readdir + stat of
- * the 2×256 fan-out directories, synchronous in the threads); any other store through
- * `Backend.list`, whose sizes come with the listing (S3 ListObjectsV2).
+ * A store that is a directory on this machine is listed with readdir (no stat: sizes are learnt
+ * when objects are read); any other store through `Backend.list`, whose sizes come with the
+ * listing (S3 ListObjectsV2).
  */
+import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError, throwIfAborted } from '../errors.js';
@@ -13,8 +14,6 @@ import type { Backend } from '../storage/backend.js';
 import type { Namespace } from '../model/object-kind.js';
 import { parseObjectKey } from '../repository/layout.js';
 import type { Findings } from './findings.js';
-import type { HashPool } from './hash-pool.js';
-import type { ListResult } from './hash-worker.js';
 import { FLAG, ObjectTable } from './object-table.js';
 
 export interface StoreListing {
@@ -24,21 +23,23 @@ export interface StoreListing {
   signatures: Map<string, string[]>;
   /** Sum of the listed sizes, per namespace. */
   bytes: { chunks: number; meta: number };
+  /** Whether the listing carried every object's size (S3 and other backends; not a directory). */
+  sizesKnown: boolean;
 }
 
 export interface ListOptions {
   backend: Backend;
   localDir?: string;
-  pool: HashPool;
   findings: Findings;
   signal?: AbortSignal;
   onProgress?: (listed: number) => void;
 }
 
+const ID_REST_RE = /^[0-9a-f]{62}$/;
 const SIG_RE = /^objects\/signatures\/([0-9a-f]{64})\/([0-9a-f]{64})\.dsse$/;
 
 export async function listStore(o: ListOptions): Promise<StoreListing> {
-  const out: StoreListing = { chunks: new ObjectTable(), meta: new ObjectTable(), signatures: new Map(), bytes: { chunks: 0, meta: 0 } };
+  const out: StoreListing = { chunks: new ObjectTable(1 << 15), meta: new ObjectTable(1 << 12), signatures: new Map(), bytes: { chunks: 0, meta: 0 }, sizesKnown: o.localDir === undefined };
   let listed = 0;
   const addKey = (key: string, size: number): void => {
     const parsed = parseObjectKey(key);
@@ -51,8 +52,12 @@ export async function listStore(o: ListOptions): Promise<StoreListing> {
     if (size > 0) out.bytes[parsed.ns] += size;
     if (++listed % 4096 === 0) o.onProgress?.(listed);
   };
+  const addId = (ns: Namespace, id: string): void => {
+    (ns === 'chunks' ? out.chunks : out.meta).add(id, FLAG.PRESENT);
+    if (++listed % 4096 === 0) o.onProgress?.(listed);
+  };
   for (const ns of ['chunks', 'meta'] as const) {
-    if (o.localDir !== undefined) await listLocal(o, ns, addKey);
+    if (o.localDir !== undefined) await listLocal(o, ns, addKey, addId);
     else for await (const info of o.backend.list(`objects/${ns}/`, sig(o.signal))) addKey(info.key, info.size);
     throwIfAborted(o.signal);
   }
@@ -70,40 +75,52 @@ export async function listStore(o: ListOptions): Promise<StoreListing> {
   return out;
 }
 
-async function listLocal(o: ListOptions, ns: Namespace, addKey: (key: string, size: number) => void): Promise<void> {
+/**
+ * A directory store: readdir of the 256 fan-out directories (file types come with the entries,
+ * so no stat per file — on a 20,000-object store that stat alone costs more than everything else
+ * a --max-age run does). Sizes are learnt when an object is read.
+ */
+async function listLocal(o: ListOptions, ns: Namespace, addKey: (key: string, size: number) => void, addId: (ns: Namespace, id: string) => void): Promise<void> {
   const base = `objects/${ns}`;
   const dir = join(o.localDir!, 'objects', ns);
-  let names: string[];
+  let fans: string[];
   try {
-    names = await readdir(dir);
+    fans = await readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw fromFsError(e, dir, 'list');
   }
   const dirs: string[] = [];
-  for (const name of names.sort()) {
-    if (/^[0-9a-f]{2}$/.test(name)) dirs.push(`${base}/${name}`);
+  for (const name of fans.sort()) {
+    if (/^[0-9a-f]{2}$/.test(name)) dirs.push(name);
     else o.findings.add({ code: 'STRAY_KEY', id: null, kind: 'store', key: `${base}/${name}`, detail: `${base}/${name} is not a fan-out directory of object keys` });
   }
-  const batches: string[][] = [];
-  for (let i = 0; i < dirs.length; i += 16) batches.push(dirs.slice(i, i + 16));
-  // Keep every thread busy; results are consumed in order so the tables fill deterministically.
-  const inFlight: Promise<ListResult>[] = [];
   let next = 0;
-  const launch = (): void => {
-    if (next < batches.length) inFlight.push(o.pool.run<ListResult>({ kind: 'list', root: o.localDir!, dirs: batches[next++]! }));
-  };
-  for (let i = 0; i < o.pool.threads * 2; i++) launch();
-  while (inFlight.length > 0) {
-    throwIfAborted(o.signal);
-    const r = await inFlight.shift()!;
-    launch();
-    for (const [key, size] of r.files) addKey(key, size);
-    for (const key of r.others) o.findings.add({ code: 'STRAY_KEY', id: null, kind: 'store', key, detail: `${key} is not a regular file` });
-    for (const f of r.failures) {
-      o.findings.add({ code: 'UNREADABLE_OBJECT', id: null, kind: 'store', key: f.key, detail: `could not list ${f.key}: ${f.message}; the objects in it were not checked` });
+  const worker = async (): Promise<void> => {
+    while (next < dirs.length) {
+      throwIfAborted(o.signal);
+      const fan = dirs[next++]!;
+      let entries: Dirent[];
+      try {
+        entries = await readdir(join(dir, fan), { withFileTypes: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        o.findings.add({ code: 'UNREADABLE_OBJECT', id: null, kind: 'store', key: `${base}/${fan}`, detail: `could not list ${base}/${fan}: ${code ?? (e as Error).message}; the objects in it were not checked` });
+        continue;
+      }
+      for (const ent of entries) {
+        if ((ent.isFile() || ent.isSymbolicLink()) && ID_REST_RE.test(ent.name)) {
+          addId(ns, fan + ent.name);
+          continue;
+        }
+        const key = `${base}/${fan}/${ent.name}`;
+        if (ent.isFile() || ent.isSymbolicLink()) addKey(key, -1); // reported as a stray key
+        else o.findings.add({ code: 'STRAY_KEY', id: null, kind: 'store', key, detail: `${key} is not a regular file` });
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }
 
 function sig(signal: AbortSignal | undefined): { signal?: AbortSignal } {

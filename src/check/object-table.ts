@@ -19,6 +19,8 @@ export const FLAG = {
   BAD: 8,
   /** Chosen for byte verification in this run. */
   SELECTED: 16,
+  /** Verified within --max-age (from the index). */
+  RECENT: 32,
 } as const;
 
 const ID_BYTES = 32;

@@ -7,8 +7,8 @@ import type { Problem, Severity } from './problem.js';
 export interface FsckCounts {
   /** Objects listed in the store. */
   objects: { chunks: number; meta: number; signatures: number };
-  /** Bytes listed in the store. */
-  storedBytes: { chunks: number; meta: number };
+  /** Bytes stored: from the listing (S3), or for a directory from the objects read in this run (null when some were not). */
+  storedBytes: { chunks: number | null; meta: number | null };
   /** Refs read (valid ones) and commits reached from all roots. */
   refs: number;
   commits: number;

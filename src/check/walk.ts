@@ -52,6 +52,8 @@ export interface WalkOptions {
   signal?: AbortSignal;
   onMetaVerified: (id: string, size: number) => void;
   onProgress?: (commits: number, metaObjects: number) => void;
+  /** Metadata strictly verified within --max-age (see meta-reader). */
+  recentMeta?: (id: string) => boolean;
 }
 
 export interface WalkResult {
@@ -95,6 +97,7 @@ class GraphWalk {
       findings: o.findings,
       ...(o.signal ? { signal: o.signal } : {}),
       limit: pLimit(o.concurrency ?? 16),
+      ...(o.recentMeta ? { recent: o.recentMeta } : {}),
       onVerified: (id, size) => {
         this.#metaRead++;
         o.onMetaVerified(id, size);

@@ -108,6 +108,24 @@ export class IndexDb {
     await this.db.batch(keys.map((k) => ({ type: 'del' as const, key: `verified:${store}:${k}` })));
   }
 
+  /**
+   * Keys of `store` last verified at or after `since` (ms), in batches: one sequential scan of
+   * the store's range, cheaper than looking every object up (fsck --max-age).
+   */
+  async *verifiedSince(store: string, since: number): AsyncGenerator<string[]> {
+    const prefix = `verified:${store}:`;
+    const it = this.db.iterator({ gte: prefix, lt: `verified:${store};` });
+    try {
+      for (;;) {
+        const batch = await it.nextv(1024);
+        if (batch.length === 0) return;
+        yield batch.filter(([, v]) => Number(v) >= since).map(([k]) => k.slice(prefix.length));
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

@@ -60,6 +60,9 @@ describe('mlstore fsck (spawned)', () => {
     expect((await spawnCliDone(['fsck', '--max-age', 'soon'], { cwd: fx.dir })).code).toBe(2);
     expect((await spawnCliDone(['fsck', '--sample', '0'], { cwd: fx.dir })).code).toBe(2);
     expect((await spawnCliDone(['fsck', '--fast'], { cwd: fx.dir })).code).toBe(2);
+    const help = await spawnCliDone(['fsck', '--help'], { cwd: fx.dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes: 0 clean/);
   });
 
   it('reports an object it may not read as UNREADABLE_OBJECT, apart from corrupt ones', async () => {

@@ -93,7 +93,8 @@ export function printHuman(io: CliIo, r: FsckReport, verbose: boolean, quiet: bo
   if (!quiet) {
     println(io, `fsck ${r.store}: ${verdict} — ${c.problems.error} error(s), ${c.problems.warning} warning(s), ${c.problems.info} info`);
     println(io, `  ${formatBytes(r.bytesChecked)} verified in ${formatDuration(r.durationMs)}${rate}`);
-    println(io, `  store: ${c.objects.chunks} chunks (${formatBytes(c.storedBytes.chunks)}), ${c.objects.meta} metadata, ${c.objects.signatures} signatures; ${c.refs} ref(s), ${c.commits} commit(s) reachable`);
+    const stored = c.storedBytes.chunks === null ? '' : ` (${formatBytes(c.storedBytes.chunks)})`;
+    println(io, `  store: ${c.objects.chunks} chunks${stored}, ${c.objects.meta} metadata, ${c.objects.signatures} signatures; ${c.refs} ref(s), ${c.commits} commit(s) reachable`);
     const skipped = [
       c.skipped.recent ? `${c.skipped.recent} verified recently` : '',
       c.skipped.notSampled ? `${c.skipped.notSampled} not in the sample (seed ${r.options.sample?.seed})` : '',
