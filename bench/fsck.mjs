@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Issue-5 benchmark: `mlstore fsck`, every figure beside a baseline measured in the same run.
-//   npm run build && node bench/fsck.mjs [--gib 2] [--objects 20000] [--runs 3] [--no-s3] [--nice N]
+//   npm run build && node bench/fsck.mjs [--gib 2] [--objects 20000] [--s3-objects 3000] [--runs 3] [--no-s3] [--nice N]
 // F1  full fsck of a --gib store (local)    vs  one `openssl dgst -sha256` over the same bytes
 //     (target: ≥ 1.3× openssl's throughput; page cache warm for both; peak RSS and CPU seconds reported)
 // On a shared machine, --nice N runs both the baseline and fsck under `nice -n N` (same priority
@@ -23,6 +23,7 @@ const opt = (name, dflt) => {
 };
 const GIB = opt('gib', 2);
 const OBJECTS = opt('objects', 20000);
+const S3_OBJECTS = opt('s3-objects', 3000);
 const RUNS = opt('runs', 3);
 const WITH_S3 = !args.includes('--no-s3');
 const NICE = args.includes('--nice') ? ['nice', '-n', String(opt('nice', 0))] : [];
@@ -170,13 +171,19 @@ try {
       const creds = { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
       const s3env = defaultEnv({ vars: { ...vars, ...creds } });
       const url = `s3://${s3.bucket}/bench-fsck-${randomBytes(4).toString('hex')}`;
-      await remoteAdd({ dir: many, name: 'bench', url, endpoint: s3.endpoint, env: s3env });
+      const remoteRepo = join(base, 's3src');
+      for (let d = 0; d < 10; d++) mkdirSync(join(remoteRepo, 'data', `d${d}`), { recursive: true });
+      for (let i = 0; i < S3_OBJECTS - 13; i++) writeFileSync(join(remoteRepo, 'data', `d${i % 10}`, `f${i}.bin`), randomBytes(4096 + (i % 4096)));
+      await init({ dir: remoteRepo, env });
+      await add({ dir: remoteRepo, paths: ['data'], env });
+      await commit({ dir: remoteRepo, message: 's3', env, system });
+      await remoteAdd({ dir: remoteRepo, name: 'bench', url, endpoint: s3.endpoint, env: s3env });
       const tp = process.hrtime.bigint();
-      await push({ dir: many, remote: 'bench', env: s3env });
-      console.log(`F3 pushed ${total} objects to ${s3.endpoint} in ${(Number(process.hrtime.bigint() - tp) / 1e9).toFixed(1)} s`);
-      const fast = wall('node', [bin, 'fsck', '--remote', 'bench', '--fast', '--json', '--signature-severity', 'off'], many, creds);
+      await push({ dir: remoteRepo, remote: 'bench', env: s3env });
+      console.log(`F3 pushed ${S3_OBJECTS} objects to ${s3.endpoint} in ${(Number(process.hrtime.bigint() - tp) / 1e9).toFixed(1)} s`);
+      const fast = wall('node', [bin, 'fsck', '--remote', 'bench', '--fast', '--json', '--signature-severity', 'off'], remoteRepo, creds);
       const fastRep = fsckJson(fast);
-      const dl = wall('node', [bin, 'fsck', '--remote', 'bench', '--json', '--signature-severity', 'off'], many, creds);
+      const dl = wall('node', [bin, 'fsck', '--remote', 'bench', '--json', '--signature-severity', 'off'], remoteRepo, creds);
       const dlRep = fsckJson(dl);
       const n = fastRep.counts.objects.chunks;
       row('fsck --remote (full: GET + SHA-256 every chunk)', dl.secs, `${((n / dl.secs) | 0)} chunks/s; ok=${dlRep.ok}`);

@@ -10,7 +10,6 @@
  */
 import { setMaxListeners } from 'node:events';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { defaultEnv, type Env } from '../env.js';
 import { isMlstoreError, MlstoreError } from '../errors.js';
 import { writeFileAtomic } from '../repository/atomic-file.js';
@@ -19,6 +18,7 @@ import { openRemote, Remote, REMOTE_MARKER_KEY } from '../repository/remote.js';
 import { openBackend, parseLocation, type Backend, type S3BackendOptions } from '../storage/index.js';
 import { defaultPolicy, readPolicy, readSeen, readTrustList, trustFilePath, type SeenRecord } from '../trust/index.js';
 import { readLockFile } from '../workspace/lock-file.js';
+import { seenFilePath } from './ref-state-sync.js';
 import {
   checkStore,
   fsckStatus,
@@ -127,7 +127,8 @@ async function runFsck(options: FsckOptions, env: Env): Promise<FsckReport> {
     const trustList = trustExists ? await readTrustList(trustFile!) : { version: 1 as const, keys: [] };
     const policy = options.policyFile ? await readPolicy(options.policyFile) : defaultPolicy();
     const severity = options.signatureSeverity === undefined || options.signatureSeverity === 'auto' ? (trustExists ? 'error' : 'warning') : options.signatureSeverity;
-    const seen: SeenRecord | undefined = repo && !target.isRepository ? await readSeen(join(repo.dir, 'refstate-seen.json'), target.backend.location) : undefined;
+    // the highest signed ref state push/fetch accepted from this remote (rollback check)
+    const seen: SeenRecord | undefined = repo && !target.isRepository ? await readSeen(seenFilePath(repo), target.backend.location) : undefined;
     const index = repo ? await repo.index() : undefined;
     if (options.maxAgeMs !== undefined && !index) env.log.warn('the repository index is unavailable, so --max-age cannot skip anything: every selected object is read');
 
