@@ -11,7 +11,9 @@
  * already seen there (then it is a downgrade: ROLLBACK) or `requireSigned` is set.
  */
 import { join } from 'node:path';
+import { sha256Hex } from '../core/digest.js';
 import type { Env } from '../env.js';
+import { decodeRefState, encodeRefState, type RefState } from '../model/ref-state.js';
 import { MlstoreError, isMlstoreError } from '../errors.js';
 import type { Remote } from '../repository/remote.js';
 import type { Repository } from '../repository/repository.js';
@@ -20,14 +22,18 @@ import {
   fetchRefState,
   listKeys,
   loadSigningKey,
-  publishRefState,
+  nextRefState,
+  payloadBytes,
   readRefStateEnvelope,
+  signRefState,
+  writeRefStateEnvelope,
   readSeen,
   readTrustList,
   recordSeen,
   REFSTATE_KEY,
   signerFor,
   trustFilePath,
+  type Envelope,
   type LoadKeyOptions,
   type Signer,
 } from '../trust/index.js';
@@ -90,22 +96,32 @@ export async function publishRemoteRefState(repo: Repository, remote: Remote, op
   const path = seenFilePath(repo);
   const location = remote.backend.location;
   for (let attempt = 1; ; attempt++) {
+    // The snapshot is read before the refs, and written only if it is still that one: a pusher that
+    // listed the refs before another push moved them can never overwrite the newer snapshot.
+    const current = await readRefStateEnvelope(remote.backend, options.signal);
     const refs = Object.fromEntries((await remote.refs.list(options.signal)).map((r) => [r.name, r.id]));
     const seen = await readSeen(path, location);
     try {
-      const published = await publishRefState(remote.backend, {
-        refs,
-        signers: options.signers,
+      const state = nextRefState(current ? decodeOrUndefined(current.envelope) : undefined, refs, {
         now: repo.env.now(),
         minVersion: seen?.version ?? 0,
         ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
-        ...(options.signal ? { signal: options.signal } : {}),
       });
-      await recordSeen(path, location, { version: published.state.version, digest: published.digest });
-      return { version: published.state.version, expires: published.state.expires };
+      await writeRefStateEnvelope(remote.backend, signRefState(state, options.signers), current?.version ?? null, options.signal);
+      await recordSeen(path, location, { version: state.version, digest: sha256Hex(encodeRefState(state)) });
+      return { version: state.version, expires: state.expires };
     } catch (e) {
       if (!isMlstoreError(e, 'REF_CONFLICT') || attempt >= PUBLISH_ATTEMPTS) throw e;
     }
+  }
+}
+
+/** The current snapshot's state, or undefined when unreadable (the next one then starts above the seen version). */
+function decodeOrUndefined(envelope: Envelope): RefState | undefined {
+  try {
+    return decodeRefState(payloadBytes(envelope));
+  } catch {
+    return undefined;
   }
 }
 

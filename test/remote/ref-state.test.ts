@@ -200,6 +200,34 @@ describe('signed ref state on a directory remote', () => {
   });
 });
 
+describe('concurrent signed pushes', () => {
+  it('two publishers pushing different branches at the same time leave one consistent snapshot', async () => {
+    const shared = join(work, 'race-remote');
+    const { dir: a } = await makeRepo(join(work, 'race-a'), { 'data/a.txt': 'a0\n' }, vars);
+    const { dir: c } = await makeRepo(join(work, 'race-c'), { 'data/c.txt': 'c0\n' }, vars);
+    await ok(['branch', 'other'], c, vars);
+    for (const d of [a, c]) await ok(['remote', 'add', 'origin', shared], d, vars);
+    await ok(['push'], a, vars); // creates the remote and its format marker once
+    let rounds = 0;
+    for (let i = 1; i <= 3; i++) {
+      await commitFiles(a, { 'data/a.txt': `a${i}\n` }, `a${i}`, vars);
+      await commitFiles(c, { 'data/c.txt': `c${i}\n` }, `c${i}`, vars);
+      await ok(['branch', '-d', 'other'], c, vars); // move `other` to the new commit
+      await ok(['branch', 'other'], c, vars);
+      const [ra, rc] = await Promise.all([ok(['push'], a, vars), ok(['push', 'origin', 'other'], c, vars)]);
+      expect(new Set([ra.refState.version, rc.refState.version]).size).toBe(2); // never the same number twice
+      rounds++;
+    }
+    const b = join(work, 'race-b');
+    await ok(['init'], b, vars);
+    await ok(['remote', 'add', 'origin', shared], b, vars);
+    await ok(['key', 'trust', join(work, 'alice.pem'), '--name', 'alice'], b, vars);
+    const fetched = await ok(['fetch'], b, vars);
+    expect(fetched.refState.version).toBe(1 + 2 * rounds);
+    expect(fetched.refs.map((r: { ref: string }) => r.ref)).toEqual(['refs/heads/main', 'refs/heads/other']);
+  });
+});
+
 describe('a remote that never had a signed ref state', () => {
   it('is used with a warning on stderr, and refused with --require-signed-refs (exit 1)', async () => {
     const unsignedRemote = join(work, 'unsigned-remote');
