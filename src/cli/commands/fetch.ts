@@ -39,7 +39,6 @@ Examples:
         ...(opts.trustFile !== undefined ? { trustFile: userPath(io, opts.trustFile) } : {}),
         ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
       });
-      for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       if (r.empty) return println(io, `Remote ${r.remote} (${r.location}) is empty.`);

@@ -42,7 +42,6 @@ Examples:
         ...verifyOption(io, opts),
         ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
       });
-      for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       const what = r.ref ? shortRef(r.ref) : shortId(r.id);

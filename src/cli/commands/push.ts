@@ -58,7 +58,6 @@ Examples:
         ...(ttlMs !== undefined ? { refsTtlSeconds: Math.ceil(ttlMs / 1000) } : {}),
         ...(opts.jobs !== undefined ? { jobs: parseJobs(opts.jobs) } : {}),
       });
-      for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       println(io, `To ${r.remote} (${r.location})`);
