@@ -82,6 +82,8 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
   const sig = o.signal ? { signal: o.signal } : {};
   const progress = (phase: string, done: number, extra: Partial<ProgressEvent> = {}): void => o.progress?.({ phase, done, ...extra });
   try {
+    // A run that will read every chunk boots its threads while the roots and the listing are read.
+    if (o.maxAgeMs === undefined && !o.fast && !o.sample) pool.warm();
     const now = o.now();
     const rootsResult = await collectRoots({
       backend: o.backend, findings, trustList: o.trustList, now, untrustedSeverity: o.signatureSeverity,

@@ -55,6 +55,12 @@ export class HashPool {
     });
   }
 
+  /** Starts every thread now (they boot while the caller lists the store); no-op inline. */
+  warm(): void {
+    if (this.inline) return;
+    while (this.#slots.length < this.threads) this.#spawn();
+  }
+
   async close(): Promise<void> {
     const slots = this.#slots;
     this.#slots = [];
