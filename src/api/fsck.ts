@@ -130,7 +130,15 @@ async function runFsck(options: FsckOptions, env: Env): Promise<FsckReport> {
     // the highest signed ref state push/fetch accepted from this remote (rollback check)
     const seen: SeenRecord | undefined = repo && !target.isRepository ? await readSeen(seenFilePath(repo), target.backend.location) : undefined;
     const index = repo ? await repo.index() : undefined;
-    if (options.maxAgeMs !== undefined && !index) env.log.warn('the repository index is unavailable, so --max-age cannot skip anything: every selected object is read');
+    const notes: string[] = [];
+    if (!index && (options.maxAgeMs !== undefined || repo)) {
+      notes.push(
+        options.maxAgeMs !== undefined
+          ? 'the repository index is in use by another process or unavailable: --max-age could not skip anything, and verification times were not recorded'
+          : 'the repository index is in use by another process or unavailable: verification times were not recorded',
+      );
+    }
+    for (const n of notes) env.log.warn(n);
 
     const t = target;
     const run = async (): Promise<FsckReport> => {
@@ -198,6 +206,7 @@ async function runFsck(options: FsckOptions, env: Env): Promise<FsckReport> {
         ...(last.refState ? { refState: last.refState } : {}),
         problems,
         repairs,
+        notes,
       };
       return report;
     };

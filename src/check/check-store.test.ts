@@ -116,6 +116,13 @@ describe('checkStore on a non-directory backend', () => {
   });
 });
 
+describe('interruption', () => {
+  it('stops with INTERRUPTED when the signal fires', async () => {
+    const s = await buildStore();
+    await expect(run(s, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'INTERRUPTED' });
+  });
+});
+
 describe('signed ref state', () => {
   it('a trusted, current snapshot that matches the refs is clean, and its refs are roots', async () => {
     const s = await buildStore();

@@ -55,6 +55,8 @@ export interface FsckReport {
   refState?: { version: number; expires: string; trusted: boolean };
   problems: Problem[];
   repairs: Repair[];
+  /** Things the operator should know about how the run went (e.g. --max-age without an index). */
+  notes: string[];
 }
 
 export type FsckStatus = 'ok' | 'problems' | 'incomplete';

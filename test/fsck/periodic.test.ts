@@ -89,6 +89,23 @@ describe('--max-age', () => {
     expect(codes(r.report)).toEqual([['HASH_MISMATCH', fx.subTree], ['INVALID_OBJECT', tree]]);
   });
 
+  it('says so when the index is held by another process, and reads everything', async () => {
+    const { fx, target } = await local();
+    await fsckJson(fx, target);
+    const { Level } = await import('level');
+    const held = new Level(join(fx.dir, '.mlstore', 'index'));
+    await held.open();
+    try {
+      const r = await fsckJson(fx, target, ['--max-age', '1d']);
+      expect(r.code).toBe(0);
+      expect(r.report.counts.skipped.recent).toBe(0);
+      expect(r.report.counts.verified.chunks).toBe(r.report.counts.objects.chunks);
+      expect(r.report.notes.join(' ')).toMatch(/index is in use/);
+    } finally {
+      await held.close();
+    }
+  });
+
   it('remembers verification per store: checking the remote does not count for the local store', async () => {
     const { fx, target } = await freshTarget(template, 'directory');
     await fsckJson(fx, target);

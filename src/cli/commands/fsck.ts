@@ -103,6 +103,7 @@ export function printHuman(io: CliIo, r: FsckReport, verbose: boolean, quiet: bo
     println(io, `  verified: ${c.verified.chunks} chunks, ${c.verified.meta} metadata${skipped.length ? `; not read: ${skipped.join(', ')}` : ''}`);
     if (r.refState) println(io, `  signed ref state: version ${r.refState.version}, expires ${r.refState.expires}${r.refState.trusted ? '' : ' (not trusted)'}`);
   }
+  if (!quiet) for (const n of r.notes) println(io, `  note: ${n}`);
   const groups: [Severity, string][] = [['error', 'ERRORS'], ['warning', 'WARNINGS'], ['info', 'INFO']];
   for (const [severity, title] of groups) {
     const list = r.problems.filter((p) => p.severity === severity);
