@@ -2,8 +2,10 @@
 // @aws-sdk/client-s3 PutObject / GetObject loop over the very same objects at the same
 // concurrency, measured in the same run. Also: a re-push with nothing new (target < 2 s).
 //
-//   npm run build && node bench/push-pull.mjs [--size 1GiB] [--files 20000] [--jobs 32] [--dir DIR]
+//   npm run build && node bench/push-pull.mjs [--size 1GiB] [--files 20000] [--jobs 32] [--reps 1] [--dir DIR]
 //
+// With --reps N each measurement is repeated N times, mlstore and the baseline alternating which
+// goes first, and medians are printed (on a shared machine single runs swing by ±40%).
 // Workloads: BIG = --size of incompressible data in 4 files (1 MiB average chunks);
 // SMALL = --files files of 1–16 KiB in 100 directories (--files 0 or --size 0 skips one).
 // The server: MLSTORE_TEST_S3_ENDPOINT/_ACCESS_KEY/_SECRET_KEY/_BUCKET when set (e.g. from
@@ -14,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -40,6 +42,7 @@ function parseSize(text) {
 const bigBytes = parseSize(arg('size', '1GiB'));
 const smallFiles = Number(arg('files', '20000'));
 const jobs = Number(arg('jobs', '32'));
+const reps = Number(arg('reps', '1'));
 const base = mkdtempSync(join(arg('dir', tmpdir()), 'mlstore-bench-'));
 
 // ---- the server ----
@@ -81,20 +84,22 @@ const client = new S3Client({
 
 // ---- helpers ----
 const now = () => performance.now();
-const mb = (bytes, ms) => bytes / 1e6 / (ms / 1000);
+const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 const fmtS = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const rows = [];
-function report(workload, op, ms, bytes, objects, baseMs) {
-  const row = { workload, op, seconds: +(ms / 1000).toFixed(3), MBps: +mb(bytes, ms).toFixed(1), objectsPerS: Math.round(objects / (ms / 1000)) };
-  if (baseMs !== undefined) {
-    row.baselineSeconds = +(baseMs / 1000).toFixed(3);
-    row.baselineMBps = +mb(bytes, baseMs).toFixed(1);
-    row.baselineObjectsPerS = Math.round(objects / (baseMs / 1000));
-    row.ratio = +(baseMs / ms).toFixed(2);
+
+/** One line: mlstore's median beside each baseline's median, as rates and as a ratio. */
+function report(workload, op, bytes, objects, ms, baselines = {}) {
+  const m = median(ms);
+  const row = { workload, op, objects, bytes, seconds: ms.map((x) => +(x / 1000).toFixed(3)), MBps: +(bytes / 1e6 / (m / 1000)).toFixed(1), objectsPerS: Math.round(objects / (m / 1000)) };
+  let line = `  ${op.padEnd(24)} ${fmtS(m).padStart(8)} ${String(row.MBps).padStart(7)} MB/s ${String(row.objectsPerS).padStart(6)} obj/s`;
+  for (const [name, bms] of Object.entries(baselines)) {
+    const b = median(bms);
+    row[name] = { seconds: bms.map((x) => +(x / 1000).toFixed(3)), ratio: +(b / m).toFixed(2) };
+    line += `  | ${name} ${fmtS(b)} ${(bytes / 1e6 / (b / 1000)).toFixed(1)} MB/s → ${row[name].ratio}×`;
   }
   rows.push(row);
-  const b = baseMs === undefined ? '' : `   | aws-sdk loop ${fmtS(baseMs)} ${row.baselineMBps} MB/s ${row.baselineObjectsPerS} obj/s   → mlstore at ${row.ratio}× the baseline`;
-  console.log(`  ${op.padEnd(22)} ${fmtS(ms).padStart(9)} ${String(row.MBps).padStart(7)} MB/s ${String(row.objectsPerS).padStart(6)} obj/s${b}`);
+  console.log(line);
 }
 
 function storeObjects(repoDir) {
@@ -131,64 +136,91 @@ async function baselinePut(objects, prefix) {
   return now() - t;
 }
 
-/** …and a plain GetObject loop reading each body into memory. */
-async function baselineGet(objects, prefix) {
+/** …and a plain GetObject loop: bodies into memory, or each written to its own file and fsynced (what a durable download must do). */
+async function baselineGet(objects, prefix, toDir) {
   const limit = pLimit(jobs);
+  if (toDir) mkdirSync(toDir, { recursive: true });
   const t = now();
-  let bytes = 0;
-  await Promise.all(objects.map((o) => limit(async () => {
+  await Promise.all(objects.map((o, i) => limit(async () => {
     const r = await client.send(new GetObjectCommand({ Bucket: s3cfg.bucket, Key: `${prefix}${o.key}` }));
-    bytes += (await r.Body.transformToByteArray()).length;
+    const body = await r.Body.transformToByteArray();
+    if (!toDir) return;
+    const fh = await open(join(toDir, `o${i}`), 'w');
+    await fh.write(body);
+    await fh.sync();
+    await fh.close();
   })));
-  return { ms: now() - t, bytes };
+  const ms = now() - t;
+  if (toDir) rmSync(toDir, { recursive: true, force: true });
+  return ms;
 }
 
 async function workload(name, writeData) {
   const tag = `bench-${randomBytes(4).toString('hex')}-${name}`;
-  const url = `s3://${s3cfg.bucket}/${tag}`;
   const src = join(base, `${name}-src`);
-  const dst = join(base, `${name}-dst`);
   mkdirSync(src, { recursive: true });
   const description = writeData(src);
-  console.log(`\n${name}: ${description}, --jobs ${jobs}`);
+  console.log(`\n${name}: ${description}; --jobs ${jobs}, ${reps} alternating repetition(s), medians`);
   await init({ dir: src, env });
   let t = now();
   await add({ dir: src, paths: ['data'], env });
   const c = await commit({ dir: src, message: name, env, system });
   console.log(`  (add + commit ${fmtS(now() - t)}; commit ${c.id.slice(0, 12)})`);
-  await remoteAdd({ dir: src, name: 'origin', url, endpoint: s3cfg.endpoint, env });
   const objects = storeObjects(src);
+  const m = { push: [], put: [], repush: [], fetch: [], getMem: [], getFsync: [], checkout: [] };
+  let pushed;
+  let fetched;
+  let co;
+  for (let rep = 0; rep < reps; rep++) {
+    const remote = `r${rep}`;
+    const url = `s3://${s3cfg.bucket}/${tag}-${rep}`;
+    const basePrefix = `${tag}-${rep}-baseline/`;
+    await remoteAdd({ dir: src, name: remote, url, endpoint: s3cfg.endpoint, env });
+    const runPush = async () => {
+      t = now();
+      pushed = await push({ dir: src, remote, jobs, env });
+      m.push.push(now() - t);
+    };
+    const runPut = async () => m.put.push(await baselinePut(objects, basePrefix));
+    if (rep % 2 === 0) await runPush().then(runPut);
+    else await runPut().then(runPush);
+    if (pushed.objects.uploaded !== objects.length) console.log(`  note: pushed ${pushed.objects.uploaded} objects, the store holds ${objects.length}`);
 
-  t = now();
-  const p = await push({ dir: src, jobs, env });
-  const pushMs = now() - t;
-  if (p.objects.uploaded !== objects.length) console.log(`  note: pushed ${p.objects.uploaded} objects, the store holds ${objects.length}`);
-  const basePutMs = await baselinePut(objects, `${tag}-baseline/`);
-  report(name, 'push', pushMs, p.objects.bytes, p.objects.uploaded, basePutMs);
+    t = now();
+    const again = await push({ dir: src, remote, jobs, env });
+    m.repush.push(now() - t);
+    if (again.objects.uploaded !== 0) console.log(`  note: the re-push sent ${again.objects.uploaded} objects`);
 
-  t = now();
-  const again = await push({ dir: src, jobs, env });
-  const repushMs = now() - t;
-  report(name, 're-push (nothing new)', repushMs, 0, again.objects.uploaded);
-  console.log(`  re-push sent ${again.objects.uploaded} objects: ${repushMs < 2000 ? 'OK' : 'ABOVE'} the 2 s target`);
-
-  mkdirSync(dst, { recursive: true });
-  await init({ dir: dst, env });
-  await remoteAdd({ dir: dst, name: 'origin', url, endpoint: s3cfg.endpoint, env });
-  t = now();
-  const f = await fetch({ dir: dst, jobs, env });
-  const fetchMs = now() - t;
-  const g = await baselineGet(objects, `${tag}-baseline/`);
-  report(name, 'fetch (verify + store)', fetchMs, f.objects.bytes, f.objects.downloaded, g.ms);
-  t = now();
-  const co = await checkout({ dir: dst, rev: c.id, env });
-  const coMs = now() - t;
-  report(name, 'checkout (write files)', coMs, co.bytesWritten, co.written.length);
-  report(name, 'pull = fetch + checkout', fetchMs + coMs, f.objects.bytes, f.objects.downloaded, g.ms);
-
-  await Promise.all([deletePrefix(`${tag}/`), deletePrefix(`${tag}-baseline/`)]);
+    const dst = join(base, `${name}-dst-${rep}`);
+    mkdirSync(dst, { recursive: true });
+    await init({ dir: dst, env });
+    await remoteAdd({ dir: dst, name: 'origin', url, endpoint: s3cfg.endpoint, env });
+    const runFetch = async () => {
+      t = now();
+      fetched = await fetch({ dir: dst, jobs, env });
+      m.fetch.push(now() - t);
+    };
+    const runGets = async () => {
+      m.getMem.push(await baselineGet(objects, basePrefix));
+      m.getFsync.push(await baselineGet(objects, basePrefix, join(base, `${name}-get-${rep}`)));
+    };
+    if (rep % 2 === 0) await runFetch().then(runGets);
+    else await runGets().then(runFetch);
+    t = now();
+    co = await checkout({ dir: dst, rev: c.id, env });
+    m.checkout.push(now() - t);
+    await Promise.all([deletePrefix(`${tag}-${rep}/`), deletePrefix(basePrefix)]);
+    rmSync(dst, { recursive: true, force: true });
+  }
+  const n = objects.length;
+  report(name, 'push', pushed.objects.bytes, n, m.push, { 'PutObject loop': m.put });
+  report(name, 're-push (nothing new)', 0, 0, m.repush);
+  console.log(`  re-push: ${median(m.repush) < 2000 ? 'within' : 'ABOVE'} the 2 s target`);
+  report(name, 'fetch (verify + store)', fetched.objects.bytes, n, m.fetch, { 'GetObject→memory': m.getMem, 'GetObject→file+fsync': m.getFsync });
+  report(name, 'checkout (write files)', co.bytesWritten, co.written.length, m.checkout);
+  const pull = m.fetch.map((f, i) => f + m.checkout[i]);
+  report(name, 'pull = fetch + checkout', fetched.objects.bytes, n, pull, { 'GetObject→file+fsync': m.getFsync });
   rmSync(src, { recursive: true, force: true });
-  rmSync(dst, { recursive: true, force: true });
 }
 
 try {
