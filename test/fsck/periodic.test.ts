@@ -266,6 +266,22 @@ describe('--repair-from', () => {
     expect(codes(after.report)).toEqual([]);
   });
 
+  it('repairs a remote from another remote, quarantining on the damaged remote', async () => {
+    const { fx, target } = await freshTarget(template, 'directory');
+    const backup = await tempDir('mlstore-fsck-good-');
+    await ok(['remote', 'add', 'backup', backup], fx.dir);
+    await ok(['push', 'backup', '--all'], fx.dir);
+    const [id] = fx.files.get('data/e.bin')!.chunks[1]!;
+    await flip(target, chunkKey(id));
+    await target.remove(metaKey(fx.files.get('data/a.bin')!.manifest!));
+    const r = await fsckJson(fx, target, ['--repair-from', 'backup']);
+    expect(r.code).toBe(0);
+    expect(r.report.repairs.map((x) => [x.action, x.id]).sort()).toEqual([['replaced', id], ['restored', fx.files.get('data/a.bin')!.manifest!]].sort());
+    const q = r.report.repairs.find((x) => x.action === 'replaced')!.quarantined!;
+    expect(sha(await target.read(q))).not.toBe(id); // the bad bytes, kept on the remote
+    expect(codes((await fsckJson(fx, target)).report)).toEqual([]);
+  });
+
   it('leaves what it cannot repair reported, and never deletes without quarantine', async () => {
     const { fx, target } = await local();
     const remote = await tempDir('mlstore-fsck-good-');
