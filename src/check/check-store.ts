@@ -72,6 +72,11 @@ export interface CheckStoreResult {
 }
 
 const MAX_DANGLING_LISTED = 1000;
+/** Problems that mean an object's bytes (or what they say) are bad: its verification time is forgotten. */
+const FORGET = new Set<string>([
+  'HASH_MISMATCH', 'OBJECT_REPLACED', 'TRUNCATED', 'SIZE_MISMATCH', 'OBJECT_TOO_LARGE', 'UNREADABLE_OBJECT',
+  'INVALID_OBJECT', 'MANIFEST_SIZE_MISMATCH', 'FILE_DIGEST_MISMATCH', 'WRONG_KIND', 'MISSING_OBJECT',
+]);
 const CHUNK_PREFIX = objectPrefix('chunks');
 const META_PREFIX = objectPrefix('meta');
 const ID_RE = /^[0-9a-f]{64}$/;
@@ -130,7 +135,7 @@ export async function checkStore(o: CheckStoreOptions): Promise<CheckStoreResult
     const problems = findings.finish((p) => owns(o.shard, p));
     if (o.index) {
       await o.index.markVerified(o.storeKey, metaVerifiedKeys, now.getTime());
-      const bad = problems.filter((p) => p.id !== null && p.key?.startsWith('objects/')).map((p) => p.key!);
+      const bad = problems.filter((p) => p.id !== null && FORGET.has(p.code) && p.key?.startsWith('objects/')).map((p) => p.key!);
       await o.index.forgetVerified(o.storeKey, bad);
     }
     const counts: FsckCounts = {

@@ -4,7 +4,7 @@
  * object and every problem exactly once across the shards), --full, --fast (S3), and
  * --repair-from with quarantine.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,14 @@ describe('--max-age', () => {
     expect(codes(again.report)).toEqual([['HASH_MISMATCH', id]]);
     expect(again.report.counts.verified.chunks).toBe(0);
     expect(again.report.counts.skipped.recent).toBe(n - 1);
+    // dangling objects are information, not damage: they stay inside the window
+    await ok(['add', 'data'], fx.dir); // nothing new
+    const extra = join(fx.dir, 'data', 'new.bin');
+    await writeFile(extra, Buffer.alloc(3000, 7));
+    await ok(['add', 'data'], fx.dir); // stored, never committed: dangling
+    expect((await fsckJson(fx, target)).report.counts.dangling).toBeGreaterThan(0);
+    const windowed = await fsckJson(fx, target, ['--max-age', '1d']);
+    expect(windowed.report.counts.verified.chunks).toBe(0);
     // a zero window reads everything
     expect((await fsckJson(fx, target, ['--max-age', '0s'])).report.counts.skipped.recent).toBe(0);
   });
