@@ -9,12 +9,16 @@ import { assertValidKey, type Backend } from './backend.js';
 import { LimitBackend } from './limit-backend.js';
 import { LocalBackend, type LocalBackendOptions } from './local-backend.js';
 import { RetryBackend, type RetryOptions } from './retry-backend.js';
-import { S3Backend, type S3BackendOptions } from './s3-backend.js';
+import type { S3BackendOptions } from './s3-backend.js';
+import { DeferredBackend } from './deferred-backend.js';
 
 export * from './backend.js';
 export { MemoryBackend, type MemoryBackendOptions, type MemoryOp } from './memory-backend.js';
 export { LocalBackend, type LocalBackendOptions, type LocalFs } from './local-backend.js';
-export { S3Backend, type S3BackendOptions } from './s3-backend.js';
+// S3Backend itself is imported from './s3-backend.js' where needed: loading the AWS SDK costs
+// ≈ 0.25 s, so openBackend defers it until an S3 location is actually used.
+export type { S3BackendOptions } from './s3-backend.js';
+export { DeferredBackend } from './deferred-backend.js';
 export { RetryBackend, isRetryable, type RetryOptions } from './retry-backend.js';
 export { LimitBackend, type LimitOptions } from './limit-backend.js';
 
@@ -112,7 +116,11 @@ export function openBackend(url: string, options: OpenBackendOptions = {}): Back
     return new LimitBackend(new LocalBackend(loc.path, options.local), { concurrency: options.concurrency ?? 64 });
   }
   const { kind: _kind, ...fromUrl } = loc;
-  const s3 = new S3Backend({ ...options.s3, ...fromUrl });
-  const retried = options.retry === false ? s3 : new RetryBackend(s3, options.retry);
-  return new LimitBackend(retried, { concurrency: options.concurrency ?? 32 });
+  const s3Options: S3BackendOptions = { ...options.s3, ...fromUrl };
+  const deferred = new DeferredBackend(`s3://${s3Options.bucket}/${s3Options.prefix ?? ''}`, async () => {
+    const { S3Backend } = await import('./s3-backend.js');
+    const s3 = new S3Backend(s3Options);
+    return options.retry === false ? s3 : new RetryBackend(s3, options.retry);
+  });
+  return new LimitBackend(deferred, { concurrency: options.concurrency ?? 32 });
 }

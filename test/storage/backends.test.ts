@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'vitest';
 import { describeBackendContract } from './backend-contract.js';
-import { LimitBackend, LocalBackend, MemoryBackend, RetryBackend, S3Backend } from '../../src/storage/index.js';
+import { LimitBackend, LocalBackend, MemoryBackend, RetryBackend } from '../../src/storage/index.js';
+import { S3Backend } from '../../src/storage/s3-backend.js';
 import { s3Config } from '../s3/s3-config.js';
 
 describeBackendContract('memory', async () => ({ backend: new MemoryBackend() }));
