@@ -65,7 +65,7 @@ function report(e: unknown, io: CliIo, json: boolean): number {
     if (e.exitCode === 0) return EXIT.OK;
     return EXIT.USAGE; // commander already printed the message
   }
-  if (e instanceof ProblemsFound) return EXIT.PROBLEMS;
+  if (e instanceof ProblemsFound) return e.exitCode;
   const err = isMlstoreError(e)
     ? e
     : new MlstoreError('INTERNAL', `internal error: ${(e as Error)?.stack ?? String(e)}`, {

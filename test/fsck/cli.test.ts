@@ -88,6 +88,19 @@ describe('mlstore fsck (spawned)', () => {
     expect(report.complete).toBe(false);
   });
 
+  it('exits 3 when the only failure is an object it could not read (the check did not fully happen)', async () => {
+    if (process.getuid?.() !== 0) return; // needs root to run the CLI as another user
+    const fx = await copy();
+    await openUp(fx.dir);
+    const [locked] = fx.files.get('data/sub/c.bin')!.chunks[0]!;
+    await chmod(objectFile(fx, chunkKey(locked)), 0o000);
+    const r = await spawnCliDone(['fsck', '--json'], { cwd: fx.dir, uid: 65534, gid: 65534, vars: { HOME: fx.dir } });
+    const report = JSON.parse(r.stdout) as FsckReport;
+    expect(codes(report)).toEqual([['UNREADABLE_OBJECT', locked]]);
+    expect(report.complete).toBe(false);
+    expect(r.code).toBe(3);
+  });
+
   it('human output groups problems by severity and names what they affect', async () => {
     const fx = await copy();
     await rm(objectFile(fx, metaKey(fx.subTree)));

@@ -3,7 +3,8 @@ import { fsck } from '../../api/fsck.js';
 import type { FsckReport, Problem, Severity } from '../../check/index.js';
 import { MlstoreError } from '../../errors.js';
 import { type CliIo, printJson, println } from '../io.js';
-import { ProblemsFound } from '../main.js';
+import { ProblemsFound } from '../problems-found.js';
+import { fsckStatus } from '../../check/report.js';
 import { formatBytes, formatDuration, shortId, showPath } from '../format.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 
@@ -52,7 +53,7 @@ Checks every object's bytes against its id, strict parsing of all metadata, conn
 ref, HEAD, mlstore.lock and the signed ref state, file manifests, signatures and trust, and lists
 dangling objects. Each problem names the commits, refs and paths it affects. See docs/fsck.md.
 
-Exit codes: 0 clean · 1 problems found (or objects that could not be read) · 3 could not run.
+Exit codes: 0 clean · 1 problems found in the data · 3 could not run, or some objects could not be read (and nothing bad was found).
 
 Examples:
   mlstore fsck
@@ -81,7 +82,8 @@ Examples:
       });
       if (g.json) printJson(io, report);
       else if (!g.quiet || !report.ok) printHuman(io, report, opts.verbose ?? false, g.quiet);
-      if (!report.ok) throw new ProblemsFound();
+      // Bad data wins (exit 1); a run whose only failures are objects it could not read is exit 3.
+      if (!report.ok) throw new ProblemsFound(fsckStatus(report.problems, opts.strict ?? false) === 'incomplete' ? 3 : 1);
     });
 }
 
