@@ -18,10 +18,7 @@ import { MlstoreError, isMlstoreError } from '../errors.js';
 import type { Remote } from '../repository/remote.js';
 import type { Repository } from '../repository/repository.js';
 import {
-  defaultConfigDir,
   fetchRefState,
-  listKeys,
-  loadSigningKey,
   nextRefState,
   payloadBytes,
   readRefStateEnvelope,
@@ -34,10 +31,9 @@ import {
   signerFor,
   trustFilePath,
   type Envelope,
-  type LoadKeyOptions,
   type Signer,
 } from '../trust/index.js';
-import type { KeyChoice } from './sign.js';
+import { configuredSigningKey, type KeyChoice } from './sign.js';
 
 /** The client's memory of the highest snapshot seen per remote, inside `.mlstore/`. */
 export const SEEN_FILE = 'refstate-seen.json';
@@ -61,21 +57,8 @@ export interface RefStateInfo {
  * cannot be used is an error, never a silently unsigned snapshot.
  */
 export async function refStateSigners(env: Env, choice: KeyChoice = {}): Promise<Signer[]> {
-  if (choice.keyFile !== undefined && choice.key !== undefined) throw new MlstoreError('USAGE', 'give --key or --key-file, not both');
-  const configured =
-    choice.keyFile !== undefined ||
-    choice.key !== undefined ||
-    Boolean(env.vars['MLSTORE_SIGNING_KEY']) ||
-    Boolean(env.vars['MLSTORE_SIGNING_KEY_FILE']) ||
-    (await listKeys(choice.configDir ?? defaultConfigDir(env))).some((k) => k.isDefault);
-  if (!configured) return [];
-  const options: LoadKeyOptions = {
-    ...(choice.keyFile === undefined ? {} : { keyFile: choice.keyFile }),
-    ...(choice.key === undefined ? {} : { key: choice.key }),
-    ...(choice.passphrase === undefined ? {} : { passphrase: choice.passphrase }),
-    ...(choice.configDir === undefined ? {} : { configDir: choice.configDir }),
-  };
-  return [signerFor(await loadSigningKey(env, options))];
+  const key = await configuredSigningKey(env, choice);
+  return key ? [signerFor(key)] : [];
 }
 
 export interface PublishRemoteOptions {

@@ -63,15 +63,24 @@ export async function sign(options: SignOptions): Promise<SignResult> {
  * passphrase, file readable by others) is an error, never a silently unsigned commit.
  */
 export async function commitSigners(env: Env = defaultEnv(), choice: KeyChoice = {}): Promise<CommitSigner[]> {
+  const key = await configuredSigningKey(env, choice);
+  return key ? [commitSignerFor(key)] : [];
+}
+
+/**
+ * The signing key chosen by flags, `MLSTORE_SIGNING_KEY(_FILE)` or the default key; undefined
+ * when none is configured at all (commit and push then stay unsigned). Shared by commit and
+ * ref-state signing so both resolve keys the same way.
+ */
+export async function configuredSigningKey(env: Env, choice: KeyChoice = {}): Promise<SigningKey | undefined> {
+  const options = loadOptions(choice);
   const configured =
     choice.keyFile !== undefined ||
     choice.key !== undefined ||
     Boolean(env.vars['MLSTORE_SIGNING_KEY']) ||
     Boolean(env.vars['MLSTORE_SIGNING_KEY_FILE']) ||
     (await listKeys(choice.configDir ?? defaultConfigDir(env))).some((k) => k.isDefault);
-  if (!configured) return [];
-  const key = await loadSigningKey(env, loadOptions(choice));
-  return [commitSignerFor(key)];
+  return configured ? loadSigningKey(env, options) : undefined;
 }
 
 export function commitSignerFor(key: SigningKey): CommitSigner {
