@@ -84,7 +84,10 @@ const client = new S3Client({
 
 // ---- helpers ----
 const now = () => performance.now();
-const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const fmtS = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const rows = [];
 
@@ -153,6 +156,16 @@ async function baselineGet(objects, prefix, toDir) {
   const ms = now() - t;
   if (toDir) rmSync(toDir, { recursive: true, force: true });
   return ms;
+}
+
+/** A freshly started server is slow on its first writes: pay that before measuring. */
+async function warmUp() {
+  const prefix = `bench-warmup-${randomBytes(4).toString('hex')}/`;
+  const body = randomBytes(1 << 20);
+  const limit = pLimit(jobs);
+  await Promise.all(Array.from({ length: 256 }, (_, i) => limit(() => client.send(new PutObjectCommand({ Bucket: s3cfg.bucket, Key: `${prefix}${i}`, Body: body })))));
+  await Promise.all(Array.from({ length: 256 }, (_, i) => limit(async () => (await client.send(new GetObjectCommand({ Bucket: s3cfg.bucket, Key: `${prefix}${i}` }))).Body.transformToByteArray())));
+  await deletePrefix(prefix);
 }
 
 async function workload(name, writeData) {
@@ -225,6 +238,7 @@ async function workload(name, writeData) {
 
 try {
   console.log(`mlstore push/pull bench — server ${s3cfg.endpoint} bucket ${s3cfg.bucket}; work dir ${base}`);
+  await warmUp();
   if (bigBytes > 0) {
     await workload('big', (dir) => {
       const per = Math.floor(bigBytes / 4);

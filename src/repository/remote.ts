@@ -150,9 +150,14 @@ export class Remote {
     }
   }
 
-  /** Adds the remote's name to an error from its backend, so every message says which remote failed. */
+  /**
+   * Adds the remote's name to an error about it, so every message says which remote failed.
+   * Errors that name another location (the local store) pass through unchanged.
+   */
   wrapError(e: unknown): unknown {
     if (!isMlstoreError(e) || e.code === 'INTERRUPTED' || e.details['remote'] !== undefined) return e;
+    const where = e.details['location'];
+    if (where !== undefined && where !== this.backend.location) return e;
     const err = new MlstoreError(e.code, `remote ${this.name}: ${e.message}`, {
       details: { ...e.details, remote: this.name },
       cause: e.cause ?? e,
