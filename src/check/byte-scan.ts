@@ -18,13 +18,17 @@ import type { HashPool } from './hash-pool.js';
 import type { FileHash } from './hash-worker.js';
 import { FLAG, type ObjectTable } from './object-table.js';
 
-export interface ByteScanOptions {
+/** The store under check and the shared state every fsck pass works on. */
+export interface CheckTarget {
   backend: Backend;
   localDir?: string;
   pool: HashPool;
   chunks: ObjectTable;
   meta: ObjectTable;
   findings: Findings;
+}
+
+export interface ByteScanOptions extends CheckTarget {
   fast?: boolean;
   signal?: AbortSignal;
   /** Called with the keys of objects whose bytes were verified, in batches (for the index). */

@@ -17,13 +17,12 @@ import type { FileManifest } from '../model/file-manifest.js';
 import { LIMITS } from '../model/limits.js';
 import type { FileEntry, Tree } from '../model/tree.js';
 import { objectKey } from '../repository/layout.js';
-import type { Backend } from '../storage/backend.js';
 import { objectProblemKey } from './byte-scan.js';
 import type { Findings } from './findings.js';
-import type { HashPool } from './hash-pool.js';
+import type { CheckTarget } from './byte-scan.js';
 import type { FileHash } from './hash-worker.js';
 import { readMeta, type MetaReaderContext } from './meta-reader.js';
-import { FLAG, type ObjectTable } from './object-table.js';
+import { FLAG } from './object-table.js';
 import type { Root } from './roots.js';
 import { checkCommitSignatures, type SignatureContext } from './signatures.js';
 
@@ -35,13 +34,7 @@ interface ManifestSummary {
   manifest?: FileManifest;
 }
 
-export interface WalkOptions {
-  backend: Backend;
-  localDir?: string;
-  pool: HashPool;
-  chunks: ObjectTable;
-  meta: ObjectTable;
-  findings: Findings;
+export interface WalkOptions extends CheckTarget {
   roots: readonly Root[];
   /** Signature checks; undefined skips them. */
   signatures?: SignatureContext;
