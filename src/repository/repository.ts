@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { MlstoreError, fromFsError } from '../errors.js';
 import { defaultEnv, type Env } from '../env.js';
 import type { Backend } from '../storage/backend.js';
-import { LocalBackend } from '../storage/local-backend.js';
+import { LocalBackend, type Durability } from '../storage/local-backend.js';
 import type { Commit } from '../model/commit.js';
 import { validateChunkParams } from '../core/fastcdc.js';
 import { ObjectStore } from './object-store.js';
@@ -87,8 +87,9 @@ export class Repository {
       throw new MlstoreError('NOT_A_REPOSITORY', `${root} is not an mlstore repository`, { hint: 'Run `mlstore init` first.' });
     }
     const config = await readConfig(join(dir, 'config.json'));
-    const backend = new LocalBackend(dir);
-    return new Repository(root, config, backend, options.env ?? defaultEnv());
+    const env = options.env ?? defaultEnv();
+    const backend = new LocalBackend(dir, { durability: durabilityFrom(env.vars['MLSTORE_DURABILITY']) });
+    return new Repository(root, config, backend, env);
   }
 
   async saveConfig(): Promise<void> {
@@ -185,4 +186,13 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** MLSTORE_DURABILITY picks how the local store syncs (docs/storage.md); unset means 'batched'. */
+function durabilityFrom(value: string | undefined): Durability {
+  if (value === undefined || value === '') return 'batched';
+  if (value === 'batched' || value === 'fsync' || value === 'none') return value;
+  throw new MlstoreError('BAD_CONFIG', `MLSTORE_DURABILITY must be batched, fsync or none, not ${JSON.stringify(value)}`, {
+    hint: "Unset it for the default ('batched'); 'fsync' syncs every object on its own; 'none' is for scratch stores only.",
+  });
 }

@@ -20,6 +20,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CutResolver, GEAR_WINDOW, cutMasks, validateChunkParams, type Candidates, type ChunkParams, type CutMasks } from '../core/fastcdc.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import { changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
 import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece } from './chunk-worker.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -132,15 +133,6 @@ let defaultPool: ChunkPool | undefined;
 /** The process-wide pool chunkFile uses when none is given (lazily created, never keeps Node alive). */
 export function defaultChunkPool(): ChunkPool {
   return (defaultPool ??= new ChunkPool());
-}
-
-/** What fstat says about a file, to tell whether it changed (nanosecond times). */
-export interface FileIdentity {
-  size: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
-  dev: bigint;
 }
 
 export interface ChunkFileOptions {
@@ -458,20 +450,9 @@ async function readExactly(fh: FileHandle, path: string, into: Uint8Array, posit
 
 async function identity(fh: FileHandle, path: string): Promise<FileIdentity> {
   try {
-    const s = await fh.stat({ bigint: true });
-    return { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, dev: s.dev };
+    return identityOf(await fh.stat({ bigint: true }));
   } catch (e) {
     throw fromFsError(e, path, 'stat');
   }
 }
 
-function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
-}
-
-function changed(path: string, when: string): MlstoreError {
-  return new MlstoreError('FILE_CHANGED', `${path} changed ${when}`, {
-    details: { path },
-    hint: 'Run the command again once nothing is writing to the file.',
-  });
-}

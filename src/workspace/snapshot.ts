@@ -5,7 +5,6 @@
  * Cache entries are written only after the store is flushed, so the cache never claims an
  * object that is not durably stored.
  */
-import pLimit from 'p-limit';
 import { MlstoreError, throwIfAborted } from '../errors.js';
 import { sha256Hex } from '../core/digest.js';
 import { encodeFileManifest } from '../model/file-manifest.js';
@@ -17,6 +16,7 @@ import { cacheMatches, isCacheable, statKey } from './stat-cache.js';
 import { toFsPath, baseName } from './paths.js';
 import { chunkFile } from './chunk-file.js';
 import { hashFile } from './hash-file.js';
+import { readSmallFile } from './small-file.js';
 
 export type SnapshotMode = 'store' | 'hash';
 
@@ -36,7 +36,8 @@ export interface Snapshot {
   read: { files: number; bytes: number };
 }
 
-const SMALL_FILE_CONCURRENCY = 32;
+/** Small files read between two turns of the event loop. */
+const YIELD_EVERY = 64;
 
 export async function snapshotWorkspace(repo: Repository, roots: readonly string[], options: SnapshotOptions): Promise<Snapshot> {
   const { signal } = options;
@@ -47,43 +48,63 @@ export async function snapshotWorkspace(repo: Repository, roots: readonly string
   const files = new Map<string, FileEntry>();
   const toCache: [string, CachedFile][] = [];
   const read = { files: 0, bytes: 0 };
-  const small = pLimit(SMALL_FILE_CONCURRENCY);
-  const large = pLimit(1); // a large file already uses every core through the chunk pool
   const total = scan.files.length;
   let done = 0;
 
-  await Promise.all(
-    scan.files.map((file, i) => {
-      const hit = cached[i];
-      const mode: FileMode = (Number(file.stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
-      if (cacheMatches(hit, file.stat) && (options.mode === 'hash' || hit.stored)) {
-        files.set(file.path, entryFor(file.path, mode, hit.size, hit.digest, hit.stored?.manifest ?? null));
-        done++;
-        return undefined;
-      }
-      const limiter = Number(file.stat.size) < repo.config.chunking.min ? small : large;
-      return limiter(async () => {
-        throwIfAborted(signal);
-        const readStart = repo.env.now().getTime();
-        const fsPath = toFsPath(repo.root, file.path);
-        let cache: CachedFile;
-        if (options.mode === 'hash') {
-          const { size, digest } = await hashFile(fsPath, { expect: file.stat, ...(signal ? { signal } : {}) });
-          cache = { ...statKey(file.stat), size, digest };
-          files.set(file.path, entryFor(file.path, mode, size, digest, null));
-        } else {
-          const manifest = await ingestFile(repo, fsPath, file.stat, signal);
-          cache = { ...statKey(file.stat), digest: manifest.digest, stored: { manifest: manifest.manifestId } };
-          files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
-        }
-        read.files++;
-        read.bytes += cache.size;
-        if (isCacheable(file.stat, readStart)) toCache.push([file.path, cache]);
-        done++;
-        repo.env.progress?.({ phase: options.mode === 'store' ? 'adding' : 'hashing', done, total, bytes: read.bytes });
-      });
-    }),
-  );
+  /** Reads one file not served by the cache; records its entry and (maybe) its cache line. */
+  const ingest = async (file: ScanResult['files'][number], small: boolean): Promise<void> => {
+    throwIfAborted(signal);
+    const mode = fileMode(file.stat);
+    const readStart = repo.env.now().getTime();
+    const fsPath = toFsPath(repo.root, file.path);
+    let cache: CachedFile;
+    if (small) {
+      const { bytes } = readSmallFile(fsPath, file.stat);
+      const digest = sha256Hex(bytes);
+      if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal);
+      cache = { ...statKey(file.stat), size: bytes.length, digest };
+      if (options.mode === 'store') cache.stored = { manifest: null };
+      files.set(file.path, entryFor(file.path, mode, bytes.length, digest, null));
+    } else if (options.mode === 'hash') {
+      const { size, digest } = await hashFile(fsPath, { expect: file.stat, ...(signal ? { signal } : {}) });
+      cache = { ...statKey(file.stat), size, digest };
+      files.set(file.path, entryFor(file.path, mode, size, digest, null));
+    } else {
+      const manifest = await ingestFile(repo, fsPath, file.stat, signal);
+      cache = { ...statKey(file.stat), digest: manifest.digest, stored: { manifest: manifest.manifestId } };
+      files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
+    }
+    read.files++;
+    read.bytes += cache.size;
+    if (isCacheable(file.stat, readStart)) toCache.push([file.path, cache]);
+    done++;
+    repo.env.progress?.({ phase: options.mode === 'store' ? 'adding' : 'hashing', done, total, bytes: read.bytes });
+  };
+
+  const small: ScanResult['files'] = [];
+  const large: ScanResult['files'] = [];
+  scan.files.forEach((file, i) => {
+    const hit = cached[i];
+    if (cacheMatches(hit, file.stat) && (options.mode === 'hash' || hit.stored)) {
+      files.set(file.path, entryFor(file.path, fileMode(file.stat), hit.size, hit.digest, hit.stored?.manifest ?? null));
+      done++;
+    } else {
+      (Number(file.stat.size) < repo.config.chunking.min ? small : large).push(file);
+    }
+  });
+  // Small files one after another with synchronous reads (small-file.ts), yielding to the event
+  // loop now and then so Ctrl-C and progress get through; large files one at a time beside them,
+  // each already using every core through the chunk pool.
+  const smallDone = (async () => {
+    for (let i = 0; i < small.length; i++) {
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise<void>((r) => setImmediate(r));
+      await ingest(small[i]!, true);
+    }
+  })();
+  const largeDone = (async () => {
+    for (const file of large) await ingest(file, false);
+  })();
+  await Promise.all([smallDone, largeDone]);
 
   if (options.mode === 'store') await repo.backend.flush(signal ? { signal } : {});
   await index?.putFiles(toCache);
@@ -121,6 +142,10 @@ async function ingestFile(repo: Repository, fsPath: string, expect: import('node
     signal,
   );
   return { size: result.size, digest: result.digest, manifestId };
+}
+
+function fileMode(stat: import('node:fs').BigIntStats): FileMode {
+  return (Number(stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
 }
 
 function entryFor(path: string, mode: FileMode, size: number, digest: string, manifest: string | null): FileEntry {

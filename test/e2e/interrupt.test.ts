@@ -34,8 +34,10 @@ describe('e2e interrupts (SIGINT)', () => {
     const repo = await newRepo({ chunks: [] }); // default 256 KiB / 1 MiB / 4 MiB
     await dataset(repo);
     const p = spawnCli(['add', 'data'], { cwd: repo });
-    // interrupt once the store has started receiving chunks
-    await waitFor(async () => (await count(join(repo, '.mlstore/objects/chunks'))) > 0 || p.child.exitCode !== null, 60_000, 'the first chunk');
+    // interrupt once the store has started receiving chunks (staged in tmp/ until their batch commits)
+    const started = async () =>
+      (await count(join(repo, '.mlstore/tmp'), /\.tmp$/)) > 0 || (await count(join(repo, '.mlstore/objects/chunks'))) > 0;
+    await waitFor(async () => (await started()) || p.child.exitCode !== null, 60_000, 'the first chunk');
     expect(p.child.exitCode, `add finished before it could be interrupted: ${p.output()}`).toBeNull();
     p.child.kill('SIGINT');
     const r = await p.done;

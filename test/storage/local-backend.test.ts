@@ -25,7 +25,7 @@ afterAll(async () => {
 
 /** Transpiles the storage sources to plain ESM so a child `node` can run the real LocalBackend. */
 async function transpileStorage(out: string): Promise<string> {
-  for (const file of ['errors.ts', 'storage/backend.ts', 'storage/local-backend.ts']) {
+  for (const file of ['errors.ts', 'storage/backend.ts', 'storage/sync-file-system.ts', 'storage/local-backend.ts']) {
     const js = ts.transpileModule(await readFile(join(srcDir, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     }).outputText;
@@ -43,8 +43,10 @@ const b = new LocalBackend(process.argv[2]);
 for (let i = 0; ; i++) {
   const bytes = new Uint8Array(4 * 1024 * 1024 + i).fill(i % 251);
   await Promise.all([b.put('objects/o' + i, bytes), b.put('objects/p' + i, bytes)]);
-  if (i % 4 === 3) await b.flush();
-  process.stdout.write('.');
+  if (i % 2 === 1) {
+    await b.flush();
+    process.stdout.write('.'); // one more durable pair of batches
+  }
 }
 `;
 
@@ -61,7 +63,7 @@ describe('LocalBackend crash safety', () => {
         child.stdout.on('data', (d: Buffer) => {
           written += d.length;
           // kill at a different point of the write cycle each round
-          if (written >= 2 + round) setTimeout(() => child.kill('SIGKILL'), round * 7);
+          if (written >= 1 + (round >> 1)) setTimeout(() => child.kill('SIGKILL'), round * 7);
         });
         child.on('exit', () => resolve());
       });
@@ -74,7 +76,7 @@ describe('LocalBackend crash safety', () => {
         expect(bytes.every((x) => x === i % 251), `${o.key} has wrong bytes`).toBe(true);
         checked++;
       }
-      expect(checked).toBeGreaterThan(0);
+      expect(checked).toBeGreaterThanOrEqual(4); // at least the first flush landed
       await b.cleanTmp({ olderThanMs: 0 });
       const left = await readdir(join(root, 'tmp')).catch(() => []);
       expect(left.filter((n) => n.endsWith('.tmp'))).toEqual([]);
@@ -94,6 +96,7 @@ describe('LocalBackend faults', () => {
     try {
       const b = new LocalBackend(mnt);
       await b.put('objects/small', new Uint8Array(1000));
+      await b.flush();
       await expectCode(b.put('objects/huge', new Uint8Array(2 * 1024 * 1024)), 'NO_SPACE');
       expect(await b.stat('objects/huge')).toBeUndefined();
       expect(await readdir(join(mnt, 'tmp'))).toEqual([]);
@@ -103,7 +106,7 @@ describe('LocalBackend faults', () => {
     }
   });
 
-  it('treats an fsync failure as fatal: no retry, every later write fails', async () => {
+  it("durability 'fsync': an fsync failure is fatal: no retry, every later write fails", async () => {
     let failSync = false;
     let syncCalls = 0;
     const faulty: LocalFs = {
@@ -125,7 +128,7 @@ describe('LocalBackend faults', () => {
         });
       }) as typeof nodeFs.open,
     };
-    const b = new LocalBackend(join(work, 'fsync'), { fs: faulty });
+    const b = new LocalBackend(join(work, 'fsync'), { fs: faulty, durability: 'fsync' });
     await b.put('objects/ok', new Uint8Array([1]));
     await b.flush();
     failSync = true;
@@ -141,7 +144,7 @@ describe('LocalBackend faults', () => {
     expect((await b.get('objects/ok'))[0]).toBe(1); // reads still work
   });
 
-  it('makes directory entries durable in flush(): fsyncs each dirty directory', async () => {
+  it("durability 'fsync': flush() makes directory entries durable by fsyncing each dirty directory", async () => {
     const synced: string[] = [];
     const spy: LocalFs = {
       ...nodeFs,
@@ -157,7 +160,7 @@ describe('LocalBackend faults', () => {
       }) as typeof nodeFs.open,
     };
     const root = join(work, 'dirsync');
-    const b = new LocalBackend(root, { fs: spy });
+    const b = new LocalBackend(root, { fs: spy, durability: 'fsync' });
     await b.put('objects/ab/one', new Uint8Array([1]));
     await b.put('objects/cd/two', new Uint8Array([2]));
     synced.length = 0;
@@ -172,6 +175,7 @@ describe('LocalBackend faults', () => {
   it('reports a permission problem as UNREADABLE_OBJECT, not missing', async (ctx) => {
     const b = new LocalBackend(join(work, 'perm'));
     await b.put('objects/secret', new Uint8Array([1]));
+    await b.flush();
     const path = join(work, 'perm', 'objects', 'secret');
     await chmod(path, 0o000);
     try {
@@ -222,5 +226,105 @@ describe('LocalBackend faults', () => {
     await expectCode(b.putIfVersion('refs/main', new Uint8Array([2]), v.version), 'LOCKED');
     now += 60_000;
     expect(await b.putIfVersion('refs/main', new Uint8Array([2]), v.version)).toBe(true);
+  });
+});
+
+describe("LocalBackend batched durability (the default)", () => {
+  /** A syncfs double that records what was at the final key when each sync ran. */
+  function recordingSync(root: string, key: string, log: string[], fail?: () => boolean) {
+    return async (path: string): Promise<'ok'> => {
+      expect(path).toBe(root);
+      const atKey = await stat(join(root, key)).then(() => 'present', () => 'absent');
+      log.push(`sync(${atKey})`);
+      if (fail?.()) throw Object.assign(new Error('syncfs failed: Input/output error'), { code: 'EIO' });
+      return 'ok';
+    };
+  }
+
+  it('syncs the data before any rename and the directories after, in flush()', async () => {
+    const root = join(work, 'batched-order');
+    const log: string[] = [];
+    const b = new LocalBackend(root, { syncFileSystem: recordingSync(root, 'objects/ab/one', log) });
+    await b.put('objects/ab/one', new Uint8Array([1, 2, 3]));
+    expect(log).toEqual([]); // staged, nothing synced yet …
+    expect(await stat(join(root, 'objects/ab/one')).catch(() => undefined)).toBeUndefined(); // … nor at its final key
+    expect([...(await b.get('objects/ab/one'))]).toEqual([1, 2, 3]); // but this process reads it
+    expect((await b.stat('objects/ab/one'))?.size).toBe(3);
+    await b.flush();
+    expect(log).toEqual(['sync(absent)', 'sync(present)']);
+    expect([...(await readFile(join(root, 'objects/ab/one')))]).toEqual([1, 2, 3]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    await b.flush(); // nothing staged: no more syncs
+    expect(log).toHaveLength(2);
+  });
+
+  it('commits full batches in the background before flush()', async () => {
+    const root = join(work, 'batched-size');
+    const log: string[] = [];
+    const b = new LocalBackend(root, { batchObjects: 2, syncFileSystem: recordingSync(root, 'objects/a', log) });
+    await b.put('objects/a', new Uint8Array([1]));
+    await b.put('objects/b', new Uint8Array([2])); // seals the first batch
+    await b.put('objects/c', new Uint8Array([3])); // waits at most for the batch before it
+    await b.put('objects/d', new Uint8Array([4]));
+    expect(log[0]).toBe('sync(absent)');
+    await b.flush();
+    expect(log.filter((l) => l === 'sync(absent)')).toHaveLength(1); // objects/a landed with the first batch
+    const keys: string[] = [];
+    for await (const o of b.list('objects/')) keys.push(o.key);
+    expect(keys.sort()).toEqual(['objects/a', 'objects/b', 'objects/c', 'objects/d']);
+  });
+
+  it('treats a failed syncfs as fatal: nothing renamed, every later write and flush fails', async () => {
+    const root = join(work, 'batched-fail');
+    const log: string[] = [];
+    let fail = false;
+    const b = new LocalBackend(root, { syncFileSystem: recordingSync(root, 'objects/bad', log, () => fail) });
+    await b.put('objects/ok', new Uint8Array([1]));
+    await b.flush();
+    fail = true;
+    await b.put('objects/bad', new Uint8Array([2])); // only staged: the failure shows at flush
+    const e = await expectCode(b.flush(), 'IO_ERROR');
+    expect(e.details.fatal).toBe(true);
+    expect(await stat(join(root, 'objects/bad')).catch(() => undefined)).toBeUndefined();
+    fail = false;
+    await expectCode(b.put('objects/later', new Uint8Array([3])), 'IO_ERROR');
+    await expectCode(b.flush(), 'IO_ERROR');
+    expect(log).toEqual(['sync(absent)', 'sync(absent)', 'sync(absent)']); // two for objects/ok, one failed, never retried
+    expect((await b.get('objects/ok'))[0]).toBe(1);
+  });
+
+  it('falls back to per-file and per-directory fsync where syncfs is unavailable', async () => {
+    const synced: string[] = [];
+    const spy: LocalFs = {
+      ...nodeFs,
+      open: (async (...args: Parameters<typeof nodeFs.open>) => {
+        const fh = await nodeFs.open(...args);
+        const sync = fh.sync.bind(fh);
+        fh.sync = async () => {
+          synced.push(String(args[0]));
+          return sync();
+        };
+        return fh;
+      }) as typeof nodeFs.open,
+    };
+    const root = join(work, 'batched-fallback');
+    const b = new LocalBackend(root, { fs: spy, syncFileSystem: async () => 'unsupported' });
+    await b.put('objects/ab/one', new Uint8Array([1]));
+    await b.flush();
+    const rel = synced.map((p) => relative(root, p) || '.');
+    expect(rel.filter((p) => p.startsWith('tmp/'))).toHaveLength(1); // the temp file, before its rename
+    expect(rel).toEqual(expect.arrayContaining(['objects', 'objects/ab']));
+    expect(rel.findIndex((p) => p.startsWith('tmp/'))).toBeLessThan(rel.indexOf('objects/ab'));
+  });
+
+  it('really calls syncfs here (coreutils sync --file-system) and the objects land', async (ctx) => {
+    const { syncFileSystem } = await import('../../src/storage/sync-file-system.js');
+    const result = await syncFileSystem(work);
+    if (process.platform === 'linux') expect(result).toBe('ok');
+    else ctx.annotate(`syncfs: ${result} on ${process.platform}`);
+    const b = new LocalBackend(join(work, 'batched-real'));
+    for (let i = 0; i < 100; i++) await b.put(`objects/${i}`, new Uint8Array([i]));
+    await b.flush();
+    expect(await readdir(join(work, 'batched-real', 'objects'))).toHaveLength(100);
   });
 });

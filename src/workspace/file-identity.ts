@@ -1,0 +1,30 @@
+/**
+ * A file's identity as fstat reports it, used to notice a file that changes while mlstore reads
+ * it: the identity before, after, and as the caller last saw it must agree, or the read is
+ * FILE_CHANGED and nothing of it is recorded.
+ */
+import { MlstoreError } from '../errors.js';
+
+/** What fstat says about a file, to tell whether it changed (nanosecond times). */
+export interface FileIdentity {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+}
+
+export function identityOf(s: FileIdentity): FileIdentity {
+  return { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, dev: s.dev };
+}
+
+export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+export function changed(path: string, when: string): MlstoreError {
+  return new MlstoreError('FILE_CHANGED', `${path} changed ${when}`, {
+    details: { path },
+    hint: 'Run the command again once nothing is writing to the file.',
+  });
+}
