@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Issue-2 benchmark: every figure printed beside a baseline measured in the same run.
 //   npm run build && node bench/add.mjs [--gib 2] [--small 20000] [--rss-gib 4] [--keep]
-// W1  add one big incompressible file          vs  openssl dgst -sha256 on the same file
+// W1  add one big incompressible file          vs  openssl dgst -sha256 on the same file, and vs
+//     dd conv=fsync of it (what writing those bytes durably costs on this disk)
 // W2  add 20,000 files of 1–16 KiB in 100 dirs vs  cp -r of the same tree; then status/add unchanged
-// W3  v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended): new bytes stored vs bytes changed
+// W3  v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended): new bytes stored vs bytes changed;
+//     repeated --versions times (v2 from v1, v3 from v2, …) with seeded positions (--seed)
 // W5  checkout of the big file                 vs  cp of it
 // RSS peak RSS of add on a --rss-gib file (via /usr/bin/time)
 // Many-file workloads run on a freshly made loop-mounted ext4 when root can mount one (see
@@ -23,6 +25,15 @@ const opt = (name, dflt) => {
 const GIB = opt('gib', 2);
 const SMALL = opt('small', 20000);
 const RSS_GIB = opt('rss-gib', 4);
+const VERSIONS = opt('versions', 3);
+let seed = opt('seed', 1);
+/** Deterministic positions (mulberry32), so runs and machines can be compared. */
+const random = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlstore');
 
 const base = mkdtempSync(join(tmpdir(), 'mlstore-bench-'));
@@ -46,8 +57,8 @@ const time = (fn) => {
   const r = fn();
   return [Number(process.hrtime.bigint() - t) / 1e9, r];
 };
-const sh = (cmd, argv, cwd) => {
-  const r = spawnSync(cmd, argv, { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+const sh = (cmd, argv, cwd, env) => {
+  const r = spawnSync(cmd, argv, { cwd, encoding: 'utf8', maxBuffer: 1 << 26, ...(env ? { env: { ...process.env, ...env } } : {}) });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 };
@@ -81,35 +92,54 @@ try {
   const size = Math.round(GIB * 2 ** 30);
   writeRandom(big, size);
   mls(repo, 'init');
-  sh('sh', ['-c', 'cat "$0" > /dev/null', big]); // warm the page cache for both runs
+  sh('sh', ['-c', 'cat "$0" > /dev/null', big]); // warm the page cache for every run
   const [tOpenssl] = time(() => sh('openssl', ['dgst', '-sha256', big]));
+  const [tDd] = time(() => sh('dd', [`if=${big}`, `of=${join(root, 'dd.bin')}`, 'bs=8M', 'conv=fsync', 'status=none']));
+  rmSync(join(root, 'dd.bin'));
+  // the same add with MLSTORE_DURABILITY=none: the chunk/hash/write pipeline without waiting for the disk
+  const scratch = join(root, 'scratch');
+  mkdirSync(scratch);
+  sh('mv', [join(repo, 'data'), join(scratch, 'data')]);
+  mls(scratch, 'init');
+  const [tNoSync] = time(() => sh('node', [bin, 'add', 'data'], scratch, { MLSTORE_DURABILITY: 'none' }));
+  sh('mv', [join(scratch, 'data'), join(repo, 'data')]);
+  rmSync(scratch, { recursive: true, force: true });
+  sh('sync', []);
   const [tAdd] = time(() => mls(repo, 'add', 'data'));
   console.log(`W1 add of one ${GIB} GiB incompressible file`);
   row('  openssl dgst -sha256 (baseline)', tOpenssl, gbps(size, tOpenssl));
-  row('  mlstore add', tAdd, `${gbps(size, tAdd)}  = ${(tOpenssl / tAdd).toFixed(2)}× openssl (target ≥ 0.6×)`);
+  row('  dd bs=8M conv=fsync (durable-write floor)', tDd, gbps(size, tDd));
+  row('  mlstore add', tAdd, `${gbps(size, tAdd)}  = ${(tOpenssl / tAdd).toFixed(2)}× openssl (target ≥ 0.6×), ${(tDd / tAdd).toFixed(2)}× dd conv=fsync`);
+  row('  mlstore add, MLSTORE_DURABILITY=none', tNoSync, `${gbps(size, tNoSync)}  = ${(tOpenssl / tNoSync).toFixed(2)}× openssl (not durable: shows the pipeline alone)`);
   mls(repo, 'commit', '-m', 'v1');
 
-  // ---- W3: version 2 dedup
-  const before = storeBytes(join(repo, '.mlstore', 'objects'));
-  const fd = openSync(big, 'r+');
-  const rnd = (n) => Math.floor(Math.random() * n);
-  for (let i = 0; i < 16; i++) writeSync(fd, randomBytes(1 << 20), 0, 1 << 20, rnd(size - (1 << 20)));
-  closeSync(fd);
-  const appendFd = openSync(big, 'a');
-  writeSync(appendFd, randomBytes(64 << 20));
-  closeSync(appendFd);
-  const [tV2] = time(() => mls(repo, 'add', 'data'));
-  mls(repo, 'commit', '-m', 'v2');
-  const added = storeBytes(join(repo, '.mlstore', 'objects')) - before;
+  // ---- W3: version 2 dedup (and further versions, each from the one before)
   const changed = 80 * 2 ** 20;
-  console.log(`W3 v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended = 80 MiB changed)`);
-  row('  mlstore add v2', tV2, `new bytes stored ${(added / 2 ** 20).toFixed(1)} MiB = ${(added / changed).toFixed(2)}× the changed bytes (target ≤ 1.4×; restic 1.4×, borg 2.0×)`);
+  console.log(`W3 v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended = 80 MiB changed), ${VERSIONS} versions, seed ${opt('seed', 1)}`);
+  const ratios = [];
+  for (let v = 2; v <= VERSIONS + 1; v++) {
+    const before = storeBytes(join(repo, '.mlstore', 'objects'));
+    const current = statSync(big).size;
+    const fd = openSync(big, 'r+');
+    for (let i = 0; i < 16; i++) writeSync(fd, randomBytes(1 << 20), 0, 1 << 20, Math.floor(random() * (current - (1 << 20))));
+    closeSync(fd);
+    const appendFd = openSync(big, 'a');
+    writeSync(appendFd, randomBytes(64 << 20));
+    closeSync(appendFd);
+    const [tV] = time(() => mls(repo, 'add', 'data'));
+    mls(repo, 'commit', '-m', `v${v}`);
+    const added = storeBytes(join(repo, '.mlstore', 'objects')) - before;
+    ratios.push(added / changed);
+    row(`  mlstore add v${v}`, tV, `new bytes stored ${(added / 2 ** 20).toFixed(1)} MiB = ${(added / changed).toFixed(2)}× the changed bytes`);
+  }
+  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+  console.log(`  mean ${mean.toFixed(2)}×, worst ${Math.max(...ratios).toFixed(2)}× (target ≤ 1.4×; restic 1.4×, borg 2.0×)`);
 
   // ---- W5: checkout of the big file vs cp
   const [tCp] = time(() => sh('cp', [big, join(repo, 'copy.bin')]));
   rmSync(join(repo, 'copy.bin'));
   rmSync(big);
-  const [tCheckout] = time(() => mls(repo, 'checkout', '-f', 'HEAD~1'));
+  const [tCheckout] = time(() => mls(repo, 'checkout', '-f', `HEAD~${VERSIONS}`));
   console.log(`W5 checkout of the ${GIB} GiB file`);
   row('  cp (baseline)', tCp, gbps(size + (64 << 20), tCp));
   row('  mlstore checkout', tCheckout, `${gbps(size, tCheckout)}  = ${(tCp / tCheckout).toFixed(2)}× cp throughput (target ≥ 0.5×)`);
@@ -124,6 +154,10 @@ try {
   sh('sync', []);
   const [tCpR] = time(() => sh('cp', ['-r', src, join(root, 'small-copy')]));
   rmSync(join(root, 'small-copy'), { recursive: true });
+  sh('sync', []);
+  const [tCpRSync] = time(() => sh('sh', ['-c', 'cp -r "$0" "$1" && sync --file-system "$1"', src, join(root, 'small-copy')]));
+  rmSync(join(root, 'small-copy'), { recursive: true });
+  sh('sync', []);
   const srepo = join(root, 'small');
   mkdirSync(srepo);
   sh('mv', [src, join(srepo, 'data')]);
@@ -134,6 +168,7 @@ try {
   const [tReadd] = time(() => mls(srepo, 'add', 'data'));
   console.log(`W2 ${SMALL} files of 1–16 KiB in 100 dirs`);
   row('  cp -r (baseline)', tCpR, `${Math.round(SMALL / tCpR)} files/s`);
+  row('  cp -r + sync --file-system (durable copy)', tCpRSync, `${Math.round(SMALL / tCpRSync)} files/s`);
   row('  mlstore add', tSmall, `${Math.round(SMALL / tSmall)} files/s (target ≥ 10,000; restic 8,400)`);
   row('  mlstore commit (after add)', tCommit, '');
   row('  mlstore status, nothing changed', tStatus, '(target < 1 s)');

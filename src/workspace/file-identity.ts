@@ -14,6 +14,16 @@ export interface FileIdentity {
   dev: bigint;
 }
 
+/** What the workspace keeps of an lstat: the identity plus the mode (BigIntStats satisfies it). */
+export interface FileStat extends FileIdentity {
+  mode: bigint;
+}
+
+/** Keeps only what FileStat needs, so a scan of many files does not hold whole BigIntStats. */
+export function fileStatOf(s: FileStat): FileStat {
+  return { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, dev: s.dev, mode: s.mode };
+}
+
 export function identityOf(s: FileIdentity): FileIdentity {
   return { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, ino: s.ino, dev: s.dev };
 }

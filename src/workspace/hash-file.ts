@@ -3,13 +3,13 @@
  * read is FILE_CHANGED: its stat before, after, and as scanned must agree.
  */
 import { open } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import type { FileIdentity } from './file-identity.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { sha256Stream } from '../core/digest.js';
 
 const BUFFER_BYTES = 1024 * 1024;
 
-export async function hashFile(path: string, options: { expect?: BigIntStats; signal?: AbortSignal } = {}): Promise<{ size: number; digest: string }> {
+export async function hashFile(path: string, options: { expect?: FileIdentity; signal?: AbortSignal } = {}): Promise<{ size: number; digest: string }> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -40,7 +40,7 @@ export async function hashFile(path: string, options: { expect?: BigIntStats; si
   }
 }
 
-export function assertSame(path: string, a: BigIntStats, b: BigIntStats): void {
+export function assertSame(path: string, a: FileIdentity, b: FileIdentity): void {
   if (a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs || a.ino !== b.ino) throw changed(path);
 }
 

@@ -13,10 +13,11 @@ import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { nameProblem } from '../model/name.js';
 import { symlinkAbove, toFsPath } from './paths.js';
+import { fileStatOf, type FileStat } from './file-identity.js';
 
 export interface ScannedFile {
   path: string;
-  stat: BigIntStats;
+  stat: FileStat;
 }
 
 export interface Skipped {
@@ -60,10 +61,17 @@ export async function scanWorkspace(root: string, trackedRoots: readonly string[
   return result;
 }
 
+/** Records a non-directory entry; true for a directory, which the caller then visits. */
+function record(path: string, st: BigIntStats, out: ScanResult): boolean {
+  if (st.isFile()) out.files.push({ path, stat: fileStatOf(st) });
+  else if (st.isSymbolicLink()) out.skipped.push({ path, reason: 'symlink' });
+  else if (!st.isDirectory()) out.skipped.push({ path, reason: 'special' });
+  else return true;
+  return false;
+}
+
 async function visit(root: string, path: string, st: BigIntStats, out: ScanResult, signal?: AbortSignal): Promise<void> {
-  if (st.isSymbolicLink()) return void out.skipped.push({ path, reason: 'symlink' });
-  if (st.isFile()) return void out.files.push({ path, stat: st });
-  if (!st.isDirectory()) return void out.skipped.push({ path, reason: 'special' });
+  if (!record(path, st, out)) return;
 
   out.dirs.push(path);
   const names: string[] = [];
@@ -115,7 +123,7 @@ async function visit(root: string, path: string, st: BigIntStats, out: ScanResul
   });
   for (let j = 0; j < children.length; j++) {
     const s = stats[j];
-    if (s) await visit(root, children[j]!, s, out, signal);
+    if (s && record(children[j]!, s, out)) await visit(root, children[j]!, s, out, signal);
   }
   if (children.length > 0) await new Promise<void>((r) => setImmediate(r));
 }

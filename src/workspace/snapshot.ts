@@ -17,6 +17,7 @@ import { toFsPath, baseName } from './paths.js';
 import { chunkFile } from './chunk-file.js';
 import { hashFile } from './hash-file.js';
 import { readSmallFile } from './small-file.js';
+import type { FileStat } from './file-identity.js';
 
 export type SnapshotMode = 'store' | 'hash';
 
@@ -41,8 +42,9 @@ const YIELD_EVERY = 64;
 
 export async function snapshotWorkspace(repo: Repository, roots: readonly string[], options: SnapshotOptions): Promise<Snapshot> {
   const { signal } = options;
+  const opening = repo.index(); // LevelDB opens on its own thread while the scan runs
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
-  const index = await repo.index();
+  const index = await opening;
   const cached = options.verify || !index ? [] : await index.getFiles(scan.files.map((f) => f.path));
 
   const files = new Map<string, FileEntry>();
@@ -118,7 +120,7 @@ interface Ingested {
 }
 
 /** Chunks one file into the store: chunks first, then its manifest (dependency order). */
-async function ingestFile(repo: Repository, fsPath: string, expect: import('node:fs').BigIntStats, signal?: AbortSignal): Promise<Ingested> {
+async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, signal?: AbortSignal): Promise<Ingested> {
   const result = await chunkFile(fsPath, repo.config.chunking, {
     expect,
     ...(signal ? { signal } : {}),
@@ -144,7 +146,7 @@ async function ingestFile(repo: Repository, fsPath: string, expect: import('node
   return { size: result.size, digest: result.digest, manifestId };
 }
 
-function fileMode(stat: import('node:fs').BigIntStats): FileMode {
+function fileMode(stat: FileStat): FileMode {
   return (Number(stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
 }
 

@@ -7,13 +7,13 @@
  * when the file's ctime is comfortably older than the moment its bytes were read.
  * `--verify` ignores the cache and re-reads everything.
  */
-import type { BigIntStats } from 'node:fs';
+import type { FileStat } from './file-identity.js';
 import type { CachedFile, StatKey } from '../repository/index-db.js';
 
 /** Racy window: a file changed less than this before it was read is not cached. */
 const RACY_WINDOW_MS = 100;
 
-export function statKey(st: BigIntStats): StatKey {
+export function statKey(st: FileStat): StatKey {
   return {
     size: Number(st.size),
     mtimeNs: st.mtimeNs.toString(),
@@ -24,7 +24,7 @@ export function statKey(st: BigIntStats): StatKey {
   };
 }
 
-export function cacheMatches(cached: CachedFile | undefined, st: BigIntStats): cached is CachedFile {
+export function cacheMatches(cached: CachedFile | undefined, st: FileStat): cached is CachedFile {
   if (!cached) return false;
   const k = statKey(st);
   return (
@@ -45,7 +45,7 @@ export function cacheMatches(cached: CachedFile | undefined, st: BigIntStats): c
 const COARSE_RACY_WINDOW_MS = 2_100;
 
 /** Whether an entry for a file read at `readStartMs` may be cached (not racily clean). */
-export function isCacheable(st: Pick<BigIntStats, 'ctimeNs' | 'mtimeNs'>, readStartMs: number): boolean {
+export function isCacheable(st: Pick<FileStat, 'ctimeNs' | 'mtimeNs'>, readStartMs: number): boolean {
   const ctimeMs = Number(st.ctimeNs / 1_000_000n);
   const mtimeMs = Number(st.mtimeNs / 1_000_000n);
   const coarse = st.ctimeNs % 1_000_000_000n === 0n && st.mtimeNs % 1_000_000_000n === 0n;

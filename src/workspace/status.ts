@@ -33,8 +33,11 @@ export interface WorkspaceStatus {
 export async function workspaceStatus(repo: Repository, options: { verify?: boolean; signal?: AbortSignal } = {}): Promise<WorkspaceStatus> {
   const tracked = await repo.trackedPaths();
   const head = await repo.headCommit(options.signal);
-  const base = head ? (await flattenTree(repo.objects, (await repo.readCommit(head, options.signal)).tree, options.signal)).files : new Map<string, FileEntry>();
-  const snap = await snapshotWorkspace(repo, tracked, { mode: 'hash', ...options });
+  // the commit's tree is read while the workspace is scanned (the scan yields between directories)
+  const [base, snap] = await Promise.all([
+    head ? flattenTree(repo.objects, (await repo.readCommit(head, options.signal)).tree, options.signal).then((t) => t.files) : new Map<string, FileEntry>(),
+    snapshotWorkspace(repo, tracked, { mode: 'hash', ...options }),
+  ]);
   return { commit: head ?? null, tracked, ...compareFiles(base, snap, tracked), skipped: snap.skipped, read: snap.read };
 }
 
