@@ -144,7 +144,11 @@ export class LocalBackend implements Backend {
     const path = this.#path(key);
     this.#checkFatal();
     throwIfAborted(options.signal);
-    if (this.#staged.has(path) || (!this.#isFresh(dirname(path)) && (await this.#exists(path)))) return; // immutable: same key, same bytes
+    if (this.#staged.has(path)) return;
+    // Immutable: same key, same bytes — so an existing file of the right size is left alone. One of
+    // another size is damaged (truncated by a crash of some other writer, a disk error): the
+    // rename below replaces it. (Same-size damage is for fsck, which re-hashes; fsck --repair-from.)
+    if (!this.#isFresh(dirname(path)) && (await this.#storedSize(path)) === bytes.length) return;
     const batched = this.#durability === 'batched';
     const tmp = await this.#writeTmp(bytes, this.#durability === 'fsync');
     if (batched) {
@@ -412,20 +416,22 @@ export class LocalBackend implements Backend {
     if (this.#fatal) throw this.#fatal;
   }
 
-  async #exists(path: string): Promise<boolean> {
+  /** Size of the file at `path`, or undefined when there is none (or something else is there). */
+  async #storedSize(path: string): Promise<number | undefined> {
     if (this.#realFs) {
       try {
-        return statSync(path, { throwIfNoEntry: false }) !== undefined;
+        const st = statSync(path, { throwIfNoEntry: false });
+        return st?.isFile() ? st.size : undefined;
       } catch (e) {
-        if (errno(e) === 'ENOTDIR') return false;
+        if (errno(e) === 'ENOTDIR') return undefined;
         throw fromFsError(e, path, 'check');
       }
     }
     try {
-      await this.#fs.stat(path);
-      return true;
+      const st = await this.#fs.stat(path);
+      return st.isFile() ? st.size : undefined;
     } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return false;
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
       throw fromFsError(e, path, 'check');
     }
   }

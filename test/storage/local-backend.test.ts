@@ -317,6 +317,26 @@ describe("LocalBackend batched durability (the default)", () => {
     expect(rel.findIndex((p) => p.startsWith('tmp/'))).toBeLessThan(rel.indexOf('objects/ab'));
   });
 
+  it('put replaces a damaged object of the wrong size (truncated) but leaves a same-size one to fsck', async () => {
+    for (const durability of ['batched', 'fsync'] as const) {
+      const root = join(work, `replace-${durability}`);
+      const b = new LocalBackend(root, { durability });
+      const good = new Uint8Array(5000).fill(7);
+      await b.put('objects/ab/x', good);
+      await b.flush();
+      await writeFile(join(root, 'objects/ab/x'), good.subarray(0, 100)); // torn by some crash
+      const b2 = new LocalBackend(root, { durability }); // a new process
+      await b2.put('objects/ab/x', good);
+      await b2.flush();
+      expect(Buffer.compare(await readFile(join(root, 'objects/ab/x')), Buffer.from(good)), durability).toBe(0);
+      const flipped = Buffer.from(good);
+      flipped[10] = 8;
+      await writeFile(join(root, 'objects/ab/x'), flipped);
+      await new LocalBackend(root, { durability }).put('objects/ab/x', good);
+      expect((await readFile(join(root, 'objects/ab/x')))[10], 'same size: not re-checked here').toBe(8);
+    }
+  });
+
   it('really calls syncfs here (coreutils sync --file-system) and the objects land', async (ctx) => {
     const { syncFileSystem } = await import('../../src/storage/sync-file-system.js');
     const result = await syncFileSystem(work);

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync, writeFileSync, appendFileSync, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isMlstoreError } from '../errors.js';
+import { readSmallFile } from './small-file.js';
+import { fileStatOf } from './file-identity.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mlstore-small-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (e) {
+    return isMlstoreError(e) ? e.code : `not an MlstoreError: ${String(e)}`;
+  }
+  return undefined;
+};
+
+describe('readSmallFile', () => {
+  it('returns exactly the bytes and the identity the scan saw', () => {
+    const p = join(dir, 'a.bin');
+    writeFileSync(p, Buffer.from('hello, small file\n'));
+    const scanned = fileStatOf(lstatSync(p, { bigint: true }));
+    const r = readSmallFile(p, scanned);
+    expect(Buffer.from(r.bytes).toString()).toBe('hello, small file\n');
+    expect(r.identity.size).toBe(18n);
+    expect(r.identity.ino).toBe(scanned.ino);
+  });
+
+  it('reads the empty file as zero bytes', () => {
+    const p = join(dir, 'empty');
+    writeFileSync(p, '');
+    expect(readSmallFile(p, undefined).bytes.length).toBe(0);
+  });
+
+  it('FILE_CHANGED when the file differs from what the scan saw (appended, replaced)', () => {
+    const p = join(dir, 'b.bin');
+    writeFileSync(p, 'v1');
+    const scanned = fileStatOf(lstatSync(p, { bigint: true }));
+    appendFileSync(p, 'more');
+    expect(codeOf(() => readSmallFile(p, scanned))).toBe('FILE_CHANGED');
+    writeFileSync(join(dir, 'b2.bin'), 'v1');
+    rmSync(p);
+    writeFileSync(p, 'v1'); // same size and content, new inode
+    expect(codeOf(() => readSmallFile(p, scanned))).toBe('FILE_CHANGED');
+  });
+
+  it('a missing file or a directory is an I/O error naming the path, not a crash', () => {
+    expect(codeOf(() => readSmallFile(join(dir, 'nope'), undefined))).toBe('IO_ERROR');
+    expect(codeOf(() => readSmallFile(dir, undefined))).toBe('IO_ERROR');
+  });
+});

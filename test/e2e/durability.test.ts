@@ -1,0 +1,69 @@
+/**
+ * The three local durability modes through the CLI (MLSTORE_DURABILITY): every mode stores the
+ * same objects, leaves nothing staged in tmp/ once the command returns, and checks out the exact
+ * bytes; a bad value is a usage error that touches nothing. docs/storage.md#local-durability.
+ */
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runJson } from '../helpers/cli.js';
+import { newRepo, pseudoRandom, writeFiles } from '../helpers/repo.js';
+import { assertStoreConsistent } from '../helpers/store.js';
+
+async function dataset(repo: string): Promise<Record<string, Uint8Array>> {
+  const files: Record<string, Uint8Array> = { 'data/big.bin': pseudoRandom('big', 3 * 1024 * 1024) };
+  for (let i = 0; i < 150; i++) files[`data/small/f${i}.bin`] = pseudoRandom(`s${i % 120}`, 100 + i * 37); // some duplicates
+  await writeFiles(repo, files);
+  return files;
+}
+
+const objectNames = async (repo: string) => {
+  const out: string[] = [];
+  for (const ns of ['chunks', 'meta']) {
+    const base = join(repo, '.mlstore/objects', ns);
+    for (const fan of await readdir(base).catch(() => [] as string[])) for (const n of await readdir(join(base, fan))) out.push(`${ns}/${n}`);
+  }
+  return out.sort();
+};
+
+describe('e2e: MLSTORE_DURABILITY', () => {
+  const stores: Record<string, string[]> = {};
+
+  for (const mode of ['batched', 'fsync', 'none'] as const) {
+    it(`${mode}: add + commit store every object at its final key, tmp/ empty, checkout gives the exact bytes`, async () => {
+      const repo = await newRepo({ chunks: [] });
+      const files = await dataset(repo);
+      const vars = { MLSTORE_DURABILITY: mode };
+      const add = await runJson(['add', 'data'], { cwd: repo, vars });
+      expect(add.code, add.stderr).toBe(0);
+      expect(add.json.files).toBe(151);
+      expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      const commit = await runJson(['commit', '-m', mode], { cwd: repo, vars });
+      expect(commit.code, commit.stderr).toBe(0);
+      await assertStoreConsistent(repo);
+      stores[mode] = await objectNames(repo);
+      await rm(join(repo, 'data'), { recursive: true });
+      const co = await runJson(['checkout', '-f', 'HEAD'], { cwd: repo, vars });
+      expect(co.code, co.stderr).toBe(0);
+      for (const [path, bytes] of Object.entries(files)) expect(Buffer.compare(await readFile(join(repo, path)), Buffer.from(bytes)), path).toBe(0);
+    }, 60_000);
+  }
+
+  it('every mode stores the same chunks and the same number of metadata objects (commits differ by message)', () => {
+    const chunks = (mode: string) => stores[mode]!.filter((n) => n.startsWith('chunks/'));
+    const meta = (mode: string) => stores[mode]!.filter((n) => n.startsWith('meta/')).length;
+    expect(chunks('batched').length).toBeGreaterThan(120);
+    expect(chunks('fsync')).toEqual(chunks('batched'));
+    expect(chunks('none')).toEqual(chunks('batched'));
+    expect([meta('fsync'), meta('none')]).toEqual([meta('batched'), meta('batched')]);
+  });
+
+  it('an unknown value is a usage error (exit 2, BAD_CONFIG) and nothing is stored', async () => {
+    const repo = await newRepo();
+    await dataset(repo);
+    const r = await runJson(['add', 'data'], { cwd: repo, vars: { MLSTORE_DURABILITY: 'sometimes' } });
+    expect(r).toMatchObject({ code: 2, json: { error: { code: 'BAD_CONFIG' } } });
+    expect(r.json.error.hint).toMatch(/batched/);
+    expect(await objectNames(repo)).toEqual([]);
+  });
+});
