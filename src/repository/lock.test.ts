@@ -48,4 +48,20 @@ describe('RepoLock', () => {
     await utimes(path, old, old);
     await (await RepoLock.acquire(path, opts(1, () => true))).release();
   });
+
+  it('many processes taking over the same stale lock at once: exactly one wins, every time', async () => {
+    const path = await lockPath();
+    const dead = 4242;
+    for (let round = 0; round < 60; round++) {
+      await writeFile(path, JSON.stringify({ pid: dead, host: hostname(), command: 'killed', time: 't' }));
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => RepoLock.acquire(path, opts(1000 + i, (p) => p !== dead))),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won, `round ${round}`).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('LOCKED');
+      await (won[0] as PromiseFulfilledResult<RepoLock>).value.release();
+    }
+    expect((await readdir(join(path, '..'))).filter((n) => n.startsWith('lock'))).toEqual([]);
+  });
 });

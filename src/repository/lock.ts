@@ -4,8 +4,14 @@
  * left by a process that no longer exists on this host (killed with SIGKILL) is taken over; the
  * store itself needs no repair, because every write is atomic and refs move last.
  * The lock appears atomically (hard link of a complete temp file), so it is never empty.
+ *
+ * Taking over a stale lock is serialized by a second exclusive file, `lock.break`: only its
+ * holder may remove the lock, and only after re-reading it under `lock.break` and finding the very
+ * same stale file (inode and content). Without that, two processes that both judged the same
+ * dead owner stale could each remove the lock — the second one removing the first one's fresh
+ * lock — and both would go on as the writer.
  */
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -44,7 +50,8 @@ export class RepoLock {
       throw fromFsError(e, path, 'create the lock');
     }
     try {
-      for (let attempt = 0; attempt < 3; attempt++) {
+      // an attempt that broke a stale lock earns another try at linking ours (bounded all the same)
+      for (let attempt = 0, tries = 0; attempt < 3 && tries < 20; attempt++, tries++) {
         try {
           await linkOrCreate(tmp, path, owner);
           return new RepoLock(path);
@@ -59,12 +66,13 @@ export class RepoLock {
             hint: 'Wait a moment and run the command again.',
           });
         }
-        if (current === 'unreadable' || (current.host === owner.host && current.pid > 0 && !options.isAlive(current.pid))) {
-          await unlink(path).catch(() => {}); // stale: its process is gone
+        if (current.kind === 'unreadable' || (current.owner.host === owner.host && current.owner.pid > 0 && !options.isAlive(current.owner.pid))) {
+          if (await breakStale(path, current)) attempt--; // stale: its process is gone
           continue;
         }
-        throw new MlstoreError('LOCKED', `the repository is locked by ${current.command} (pid ${current.pid} on ${current.host}, since ${current.time})`, {
-          details: { lock: path, owner: current },
+        const holder = current.owner;
+        throw new MlstoreError('LOCKED', `the repository is locked by ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.time})`, {
+          details: { lock: path, owner: holder },
           hint: `Wait for it to finish. If that process is gone from another host, remove ${path}.`,
         });
       }
@@ -97,17 +105,27 @@ async function linkOrCreate(tmp: string, path: string, owner: LockOwner): Promis
 /** A lock file whose content cannot be parsed is left over from a lost write (power loss) once it is this old. */
 const UNREADABLE_STALE_MS = 5_000;
 
-async function readOwner(path: string): Promise<LockOwner | 'unreadable' | 'young' | undefined> {
+/** What a lock file holds, with the identity of the file that was read (to re-check it under `lock.break`). */
+type Judged = { kind: 'owner'; owner: LockOwner; ino: number; text: string } | { kind: 'unreadable'; ino: number; text: string };
+
+async function readOwner(path: string): Promise<Judged | 'young' | undefined> {
   let text: string;
+  let ino: number;
   try {
-    text = await readFile(path, 'utf8');
+    const fh = await open(path, 'r');
+    try {
+      ino = (await fh.stat()).ino;
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromFsError(e, path, 'read the lock');
   }
   try {
     const owner = JSON.parse(text) as LockOwner;
-    if (typeof owner.pid === 'number' && typeof owner.host === 'string') return owner;
+    if (typeof owner.pid === 'number' && typeof owner.host === 'string') return { kind: 'owner', owner, ino, text };
   } catch {
     // fall through
   }
@@ -115,5 +133,37 @@ async function readOwner(path: string): Promise<LockOwner | 'unreadable' | 'youn
   // older mlstore (create, then write) is taking it right now: respect it for a few seconds.
   const st = await stat(path).catch(() => undefined);
   if (!st) return undefined;
-  return Date.now() - st.mtimeMs > UNREADABLE_STALE_MS ? 'unreadable' : 'young';
+  return Date.now() - st.mtimeMs > UNREADABLE_STALE_MS ? { kind: 'unreadable', ino, text } : 'young';
+}
+
+/** A `lock.break` older than this was left by a process that died while breaking a lock (a few syscalls). */
+const BREAK_STALE_MS = 10_000;
+
+/**
+ * Removes the stale lock `judged`, if it is still there, while holding `lock.break`; true if it
+ * did. False when another process is breaking it, or it changed meanwhile (the caller re-reads
+ * the lock and decides again).
+ */
+async function breakStale(path: string, judged: Judged): Promise<boolean> {
+  const breaker = `${path}.break`;
+  try {
+    await writeFile(breaker, '', { flag: 'wx', mode: 0o644 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromFsError(e, breaker, 'create');
+    const st = await stat(breaker).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > BREAK_STALE_MS) await unlink(breaker).catch(() => {});
+    return false;
+  }
+  try {
+    const now = await readOwner(path);
+    if (now && typeof now === 'object' && now.ino === judged.ino && now.text === judged.text) {
+      await unlink(path);
+      return true;
+    }
+    return false;
+  } catch {
+    return false;
+  } finally {
+    await unlink(breaker).catch(() => {});
+  }
 }
