@@ -19,6 +19,10 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** The size the referencing edge promised; a different size is CORRUPT_OBJECT. */
   expectedSize?: number;
+  /** Computes the SHA-256 (hex) that verifies the bytes, e.g. on a worker thread; default: inline node:crypto. */
+  hash?: (bytes: Uint8Array) => Promise<string>;
+  /** Where the backend should put the bytes (GetOptions.into). */
+  into?: (size: number) => Uint8Array;
 }
 
 type MetaKind = 'tree' | 'file manifest' | 'commit';
@@ -60,7 +64,11 @@ export class ObjectStore {
     const maxBytes = ns === 'chunks' ? LIMITS.maxChunkBytes : LIMITS.maxMetaBytes;
     let bytes: Uint8Array;
     try {
-      bytes = await this.backend.get(objectKey(ns, id), { maxBytes, ...(options.signal ? { signal: options.signal } : {}) });
+      bytes = await this.backend.get(objectKey(ns, id), {
+        maxBytes,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.into ? { into: options.into } : {}),
+      });
     } catch (e) {
       if (isMlstoreError(e)) {
         e.details['id'] ??= id;
@@ -74,7 +82,7 @@ export class ObjectStore {
       }
       throw e;
     }
-    const actual = sha256Hex(bytes);
+    const actual = options.hash ? await options.hash(bytes) : sha256Hex(bytes);
     if (actual !== id) {
       throw new MlstoreError('CORRUPT_OBJECT', `${kind} ${id} in ${this.backend.location} is corrupt: its bytes hash to ${actual}`, {
         details: { id, kind, actual, location: this.backend.location },

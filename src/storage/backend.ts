@@ -22,6 +22,13 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Hard bound on the object's size; larger objects fail with LIMIT_EXCEEDED without being buffered. */
   maxBytes?: number;
+  /**
+   * Where to put the bytes, for backends that read into memory they allocate (local directories):
+   * called with the object's size, returns a buffer of exactly that size — e.g. a slice of a
+   * reused SharedArrayBuffer that a worker thread can hash without a copy. Other backends ignore
+   * it and return their own buffer.
+   */
+  into?: (size: number) => Uint8Array;
 }
 
 export interface PutOptions {

@@ -606,7 +606,8 @@ export class LocalBackend implements Backend {
           details: { key, size, maxBytes: options.maxBytes, location: this.location },
         });
       }
-      const bytes = new Uint8Array(size);
+      const bytes = options.into ? options.into(size) : new Uint8Array(size);
+      if (bytes.length !== size) throw new MlstoreError('INTERNAL', `read buffer for ${key} has ${bytes.length} bytes, not ${size}`);
       let off = 0;
       while (off < size) {
         throwIfAborted(options.signal);

@@ -5,7 +5,7 @@
 import { chmod, lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { errorCodeOf, runCli, runJson } from '../helpers/cli.js';
+import { errorCodeOf, runCli, runJson, spawnCliDone } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, snapshotTree, tempDir, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent, workspaceLeftovers } from '../helpers/store.js';
 
@@ -125,6 +125,39 @@ describe('e2e checkout', () => {
     expect(await workspaceLeftovers(repo)).toEqual([]);
     expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => n.startsWith('checkout-'))).toEqual([]); // temp files of the failed writes removed
   });
+
+  it('bin/mlstore verifies large chunks on worker threads: a flipped byte in one is refused, the good store checks out exactly', async () => {
+    const repo = await newRepo({ chunks: [] }); // default sizes: ~1 MiB chunks, verified off the main thread
+    const big = pseudoRandom('threads', 12 * 1024 * 1024 + 17);
+    await writeFiles(repo, { 'data/big.bin': big });
+    const v1 = await commitAll(repo, 'v1');
+    await writeFiles(repo, { 'data/big.bin': 'changed\n' });
+    await commitAll(repo, 'v2');
+    // big.bin's chunks are the only objects over 64 KiB in this store
+    const chunkDir = join(repo, '.mlstore/objects/chunks');
+    const large: string[] = [];
+    for (const fan of await readdir(chunkDir)) {
+      for (const name of await readdir(join(chunkDir, fan))) if ((await stat(join(chunkDir, fan, name))).size > 64 * 1024) large.push(join(chunkDir, fan, name));
+    }
+    expect(large.length).toBeGreaterThan(4);
+    const victimPath = large.sort()[Math.floor(large.length / 2)]!;
+    const victim = victimPath.split('/').slice(-2).join('');
+    const original = await readFile(victimPath);
+    const flipped = Buffer.from(original);
+    flipped[flipped.length >> 1]! ^= 0x40;
+    await chmod(victimPath, 0o644);
+    await writeFile(victimPath, flipped);
+
+    const bad = await spawnCliDone(['checkout', v1, '--json'], { cwd: repo });
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'CORRUPT_OBJECT', details: { id: victim } } });
+    expect(await readFile(join(repo, 'data/big.bin'), 'utf8')).toBe('changed\n');
+
+    await writeFile(victimPath, original);
+    const good = await spawnCliDone(['checkout', v1], { cwd: repo });
+    expect(good.code, good.stderr).toBe(0);
+    expect(Buffer.compare(await readFile(join(repo, 'data/big.bin')), Buffer.from(big))).toBe(0);
+  }, 60_000);
 
   it('round-trips empty files, empty directories, odd names and the executable bit', async () => {
     const repo = await newRepo();
