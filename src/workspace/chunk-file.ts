@@ -245,6 +245,7 @@ class Ingest {
   private readonly tasks = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private waiters: Array<() => void> = [];
+  private readonly spareCopies: Buffer[] = [];
 
   constructor(
     private readonly fh: FileHandle,
@@ -412,25 +413,36 @@ class Ingest {
     try {
       this.chunks[c.index] = [id, c.size];
       if (this.failure || this.options.signal?.aborted) return;
-      await this.options.onChunk(id, contiguous(c));
+      const copy = c.pieces.length > 1 ? this.takeCopyBuffer(c.size) : undefined;
+      await this.options.onChunk(id, contiguous(c, copy));
+      if (copy) this.spareCopies.push(copy); // onChunk's bytes are only valid until it settles
     } finally {
       for (const w of c.windows.splice(0)) this.release(w);
     }
   }
+
+  /**
+   * A buffer for a chunk that spans windows. Recycled: fresh memory for every such chunk cost a
+   * page fault per 4 KiB (≈ 0.4 s of a 2 GiB add).
+   */
+  private takeCopyBuffer(size: number): Buffer {
+    const i = this.spareCopies.findIndex((b) => b.length >= size);
+    return i >= 0 ? this.spareCopies.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(size, this.params.max));
+  }
 }
 
-/** The chunk's bytes: a view when it lies in one window, else a copy of its pieces. */
-function contiguous(c: PendingChunk): Uint8Array {
+/** The chunk's bytes: a view when it lies in one window, else a copy of its pieces into `copy`. */
+function contiguous(c: PendingChunk, copy: Buffer | undefined): Uint8Array {
   if (c.pieces.length === 1) {
     const [buf, off, len] = c.pieces[0]!;
     return new Uint8Array(buf, off, len);
   }
-  const out = new Uint8Array(c.size);
+  // Buffer.copy (memcpy) rather than Uint8Array.set, which is ≈ 2.4× slower out of shared memory;
+  // the buffer is not zero-filled: every byte of the returned view is written here.
+  const out = (copy ?? Buffer.allocUnsafeSlow(c.size)).subarray(0, c.size);
   let at = 0;
-  for (const [buf, off, len] of c.pieces) {
-    out.set(new Uint8Array(buf, off, len), at);
-    at += len;
-  }
+  for (const [buf, off, len] of c.pieces) at += Buffer.from(buf, off, len).copy(out, at);
+  if (at !== c.size) throw new Error(`chunk pieces hold ${at} bytes, not ${c.size}`);
   return out;
 }
 
