@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { fsck } from '../../api/fsck.js';
 import type { FsckReport, Problem, Severity } from '../../check/index.js';
 import { MlstoreError } from '../../errors.js';
 import { type CliIo, printJson, println } from '../io.js';
 import { ProblemsFound } from '../problems-found.js';
-import { fsckStatus } from '../../check/report.js';
 import { formatBytes, formatDuration, shortId, showPath } from '../format.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 
@@ -63,6 +61,8 @@ Examples:
     )
     .action(async (opts: FsckFlags, cmd: Command) => {
       const g = globals(cmd, io);
+      // lazy, like every command: the check layer (and the index) load only when fsck runs
+      const [{ fsck }, { fsckStatus }] = await Promise.all([import('../../api/fsck.js'), import('../../check/report.js')]);
       const report = await fsck({
         ...apiBase(g, io),
         ...(opts.remote !== undefined ? { remote: opts.remote } : {}),
