@@ -97,6 +97,7 @@ export async function commit(options: CommitOptions): Promise<CommitResult> {
       if (head.kind === 'branch') await repo.refs.update(head.ref, id, branchRef, signal);
       else await repo.setHead({ kind: 'detached', id });
       await writeLockFile(repo.root, id, tracked);
+      await (await repo.index())?.putTreeListing(tree, snap.files); // the next status need not re-read the tree
       return {
         id,
         commit: record,

@@ -33,12 +33,26 @@ export interface WorkspaceStatus {
 export async function workspaceStatus(repo: Repository, options: { verify?: boolean; signal?: AbortSignal } = {}): Promise<WorkspaceStatus> {
   const tracked = await repo.trackedPaths();
   const head = await repo.headCommit(options.signal);
-  // the commit's tree is read while the workspace is scanned (the scan yields between directories)
+  // the commit's files are read while the workspace is scanned (the scan yields between directories)
   const [base, snap] = await Promise.all([
-    head ? flattenTree(repo.objects, (await repo.readCommit(head, options.signal)).tree, options.signal).then((t) => t.files) : new Map<string, FileEntry>(),
+    head ? commitFiles(repo, head, options) : new Map<string, FileEntry>(),
     snapshotWorkspace(repo, tracked, { mode: 'hash', ...options }),
   ]);
   return { commit: head ?? null, tracked, ...compareFiles(base, snap, tracked), skipped: snap.skipped, read: snap.read };
+}
+
+/**
+ * The files of a commit: from the index's listing of its tree when it has one (saved by commit
+ * and by the previous status), else by reading the tree; `--verify` always reads the tree.
+ */
+async function commitFiles(repo: Repository, commit: string, options: { verify?: boolean; signal?: AbortSignal }): Promise<Map<string, FileEntry>> {
+  const tree = (await repo.readCommit(commit, options.signal)).tree;
+  const index = await repo.index();
+  const listed = options.verify ? undefined : await index?.getTreeListing(tree);
+  if (listed) return listed;
+  const files = (await flattenTree(repo.objects, tree, options.signal)).files;
+  await index?.putTreeListing(tree, files);
+  return files;
 }
 
 export function compareFiles(

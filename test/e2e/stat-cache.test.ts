@@ -121,4 +121,42 @@ describe('e2e stat cache', () => {
     expect(st2.json).toMatchObject({ clean: true, read: { files: n } });
     await assertStoreConsistent(repo);
   });
+
+  it("status reads HEAD's files from the index's tree listing (commit saves it); --verify and a damaged listing read the tree", async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a/one.bin': pseudoRandom('one', 3000), 'data/b/two.bin': pseudoRandom('two', 4000), 'data/three.txt': 'three\n' });
+    expect((await runJson(['add', 'data'], { cwd: repo })).code).toBe(0);
+    expect((await runJson(['commit', '-m', 'v1'], { cwd: repo })).code).toBe(0);
+    await writeFiles(repo, { 'data/three.txt': 'changed\n', 'data/four.txt': 'new\n' });
+    await rm(join(repo, 'data/a/one.bin'));
+    const expected = { new: [{ path: 'data/four.txt' }], modified: [{ path: 'data/three.txt' }], deleted: [{ path: 'data/a/one.bin' }], clean: false };
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
+
+    // hide a tree object: status still answers from the listing, --verify has to read the tree
+    const trees: string[] = [];
+    const metaDir = join(repo, '.mlstore/objects/meta');
+    for (const fan of await readdir(metaDir)) for (const n of await readdir(join(metaDir, fan))) trees.push(join(metaDir, fan, n));
+    const subtree = await findTreeNaming(trees, '"one.bin"');
+    await rename(subtree, `${subtree}.hidden`);
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
+    expect((await runJson(['status', '--verify'], { cwd: repo })).json).toMatchObject({ ok: false, error: { code: 'MISSING_OBJECT' } });
+    await rename(`${subtree}.hidden`, subtree);
+
+    // a damaged listing is ignored and rebuilt from the tree
+    const { Level } = await import('level');
+    const db = new Level<string, string>(join(repo, '.mlstore/index'), { valueEncoding: 'utf8' });
+    await db.put('tree-listing', '{"tree":"garbage'); // truncated JSON
+    await db.close();
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
+    const db2 = new Level<string, string>(join(repo, '.mlstore/index'), { valueEncoding: 'utf8' });
+    await db2.put('tree-listing', JSON.stringify({ tree: 'f'.repeat(64), files: [] })); // another tree's listing
+    await db2.close();
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
+  });
 });
+
+async function findTreeNaming(paths: string[], needle: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  for (const p of paths) if ((await readFile(p, 'utf8')).includes(needle)) return p;
+  throw new Error(`no tree names ${needle}`);
+}
