@@ -1,0 +1,73 @@
+/**
+ * The per-key lock behind LocalBackend's compare-and-swap: an O_EXCL lock file
+ * `<root>/tmp/locks/<sha256(key)>.lock`, safe between processes. A lock older than `staleMs` was
+ * left by a crashed process (the critical section takes milliseconds) and is broken by renaming
+ * it aside; if the renamed file turns out to be a fresh lock it is linked back.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import type { LocalFs } from './local-backend.js';
+
+export interface KeyLockOptions {
+  fs: LocalFs;
+  /** `<root>/tmp/locks` */
+  dir: string;
+  location: string;
+  timeoutMs: number;
+  staleMs: number;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  ensureDir: (dir: string) => Promise<void>;
+}
+
+export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  const lock = join(o.dir, `${createHash('sha256').update(key).digest('hex')}.lock`);
+  const deadline = o.now() + o.timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    throwIfAborted(signal);
+    try {
+      const fh = await o.fs.open(lock, 'wx', 0o644);
+      await fh.close();
+      break;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') {
+        await o.ensureDir(o.dir);
+        continue;
+      }
+      if (errno(e) !== 'EEXIST') throw fromFsError(e, lock, 'create lock');
+    }
+    await breakIfStale(o, lock);
+    if (o.now() > deadline) {
+      throw new MlstoreError('LOCKED', `${key} in ${o.location} is locked by another writer`, {
+        details: { key, lock },
+        hint: `If no other mlstore process is running, remove ${lock}.`,
+      });
+    }
+    await o.sleep(Math.min(50, 1 + attempt) * Math.random());
+  }
+  try {
+    return await fn();
+  } finally {
+    await o.fs.unlink(lock).catch(() => {});
+  }
+}
+
+/** Moves an abandoned lock aside; restores it if it turned out to be a fresh one. */
+async function breakIfStale(o: KeyLockOptions, lock: string): Promise<void> {
+  const st = await o.fs.stat(lock).catch(() => undefined);
+  if (!st || o.now() - st.mtimeMs < o.staleMs) return;
+  const aside = `${lock}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await o.fs.rename(lock, aside);
+  } catch {
+    return; // someone else broke or released it
+  }
+  const moved = await o.fs.stat(aside).catch(() => undefined);
+  if (moved && moved.ino !== st.ino) await o.fs.link(aside, lock).catch(() => {});
+  await o.fs.unlink(aside).catch(() => {});
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
