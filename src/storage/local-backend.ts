@@ -46,6 +46,7 @@ import {
 } from './backend.js';
 import { syncFileSystem, type SyncFileSystem } from './sync-file-system.js';
 import { LocalDirs } from './local-dirs.js';
+import { LocalSync } from './local-sync.js';
 import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
@@ -83,7 +84,7 @@ export class LocalBackend implements Backend {
   readonly #root: string;
   readonly #fs: LocalFs;
   readonly #durability: Durability;
-  readonly #syncFileSystem: SyncFileSystem;
+  readonly #sync: LocalSync;
   readonly #batchBytes: number;
   readonly #batchObjects: number;
   /** Without an injected fs, existence checks use statSync: no libuv round trip, no Error object. */
@@ -98,7 +99,6 @@ export class LocalBackend implements Backend {
   #openBytes = 0;
   /** Batches commit one after another; this settles when the last one sealed has. */
   #committing: Promise<void> = Promise.resolve();
-  #syncfs: boolean | undefined; // undefined until the first batch finds out
   readonly #lockTimeoutMs: number;
   readonly #lockStaleMs: number;
   readonly #flushConcurrency: number;
@@ -106,14 +106,12 @@ export class LocalBackend implements Backend {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #dirs: LocalDirs;
   readonly #keyLock: KeyLockOptions;
-  #fatal: MlstoreError | undefined;
 
   constructor(root: string, options: LocalBackendOptions = {}) {
     this.#root = root;
     this.location = root;
     this.#fs = options.fs ?? nodeFs;
     this.#durability = options.durability ?? 'batched';
-    this.#syncFileSystem = options.syncFileSystem ?? syncFileSystem;
     this.#batchBytes = options.batchBytes ?? 1024 * 1024 * 1024;
     this.#batchObjects = options.batchObjects ?? 50_000;
     this.#realFs = options.fs === undefined;
@@ -123,6 +121,7 @@ export class LocalBackend implements Backend {
     this.#now = options.now ?? (() => Date.now());
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#dirs = new LocalDirs(this.#fs, this.#realFs);
+    this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
     this.#keyLock = {
       fs: this.#fs,
       dir: join(root, TMP, 'locks'),
@@ -147,7 +146,7 @@ export class LocalBackend implements Backend {
 
   async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<void> {
     const path = this.#path(key);
-    this.#checkFatal();
+    this.#sync.check();
     throwIfAborted(options.signal);
     if (this.#staged.has(path)) return;
     // Immutable: same key, same bytes — so an existing file of the right size is left alone. One of
@@ -222,7 +221,7 @@ export class LocalBackend implements Backend {
 
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const path = this.#path(key);
-    this.#checkFatal();
+    this.#sync.check();
     throwIfAborted(options.signal);
     if (this.#staged.has(path)) await this.flush(options);
     await withKeyLock(this.#keyLock, key, options.signal, async () => {
@@ -241,7 +240,7 @@ export class LocalBackend implements Backend {
 
   async putIfVersion(key: string, bytes: Uint8Array, expected: string | null, options: PutOptions = {}): Promise<boolean> {
     const path = this.#path(key);
-    this.#checkFatal();
+    this.#sync.check();
     throwIfAborted(options.signal);
     return withKeyLock(this.#keyLock, key, options.signal, async () => {
       if ((await this.#versionOf(path)) !== expected) return false;
@@ -253,22 +252,22 @@ export class LocalBackend implements Backend {
         await this.#fs.unlink(tmp).catch(() => {});
         throw fromFsError(e, path, 'update');
       }
-      if (this.#durability !== 'none') await this.#syncDir(dirname(path));
+      if (this.#durability !== 'none') await this.#sync.syncDir(dirname(path));
       return true;
     });
   }
 
   async flush(options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.#checkFatal();
+    this.#sync.check();
     throwIfAborted(options.signal);
     if (this.#durability === 'batched') {
       this.#seal();
       await this.#committing;
-      this.#checkFatal();
+      this.#sync.check();
       return;
     }
     const dirs = this.#dirs.takeDirty();
-    if (this.#durability === 'fsync') await this.#syncDirs(dirs);
+    if (this.#durability === 'fsync') await this.#sync.syncDirs(dirs);
   }
 
   /**
@@ -277,7 +276,7 @@ export class LocalBackend implements Backend {
    * close() runs in `finally` blocks, where an error of its own would hide the real one.
    */
   async close(): Promise<void> {
-    if (this.#staged.size > 0 && !this.#fatal) await this.flush().catch(() => {});
+    if (this.#staged.size > 0 && !this.#sync.failed) await this.flush().catch(() => {});
   }
 
   /**
@@ -290,15 +289,15 @@ export class LocalBackend implements Backend {
     const batch = this.#open;
     this.#open = [];
     this.#openBytes = 0;
-    this.#committing = previous.then(() => (this.#fatal ? undefined : this.#commit(batch)));
+    this.#committing = previous.then(() => (this.#sync.failed ? undefined : this.#commit(batch)));
     return previous;
   }
 
   /** Makes one batch durable: sync the temp files, rename them into place, sync the directories. */
   async #commit(batch: Array<[string, string]>): Promise<void> {
     try {
-      if (!(await this.#syncAll('data'))) {
-        await this.#forEach(batch, async ([, tmp]) => this.#syncFile(tmp));
+      if (!(await this.#sync.syncAll('data'))) {
+        await this.#sync.forEach(batch, async ([, tmp]) => this.#sync.syncFile(tmp));
       }
       if (this.#realFs) {
         // synchronous renames: ≈ 4× cheaper than 20,000 libuv round trips, and they only touch metadata
@@ -313,7 +312,7 @@ export class LocalBackend implements Backend {
           this.#dirs.touched(dir);
         }
       } else {
-        await this.#forEach(batch, async ([path, tmp]) => {
+        await this.#sync.forEach(batch, async ([path, tmp]) => {
           const dir = dirname(path);
           await this.#dirs.ensure(dir);
           try {
@@ -325,55 +324,13 @@ export class LocalBackend implements Backend {
         });
       }
       const dirs = this.#dirs.takeDirty();
-      if (!(await this.#syncAll('directories'))) await this.#syncDirs(dirs);
+      if (!(await this.#sync.syncAll('directories'))) await this.#sync.syncDirs(dirs);
     } catch (e) {
       // Objects whose put() resolved may not be durable: nothing later may pretend otherwise.
-      throw this.#fail(e, this.#root);
+      throw this.#sync.fail(e, this.#root);
     } finally {
       for (const [path, tmp] of batch) if (this.#staged.get(path) === tmp) this.#staged.delete(path);
     }
-  }
-
-  /** syncfs of the store's file system; false when unavailable here (the caller fsyncs file by file). */
-  async #syncAll(what: string): Promise<boolean> {
-    if (this.#syncfs === false) return false;
-    let result;
-    try {
-      result = await this.#syncFileSystem(this.#root);
-    } catch (e) {
-      throw this.#fail(e, `${this.#root} (syncfs of ${what})`);
-    }
-    this.#syncfs = result === 'ok';
-    return this.#syncfs;
-  }
-
-  async #syncFile(path: string): Promise<void> {
-    let fh: nodeFs.FileHandle;
-    try {
-      fh = await this.#fs.open(path, 'r');
-    } catch (e) {
-      throw fromFsError(e, path, 'open');
-    }
-    try {
-      await fh.sync();
-    } catch (e) {
-      throw this.#fail(e, path);
-    } finally {
-      await fh.close().catch(() => {});
-    }
-  }
-
-  async #syncDirs(dirs: string[]): Promise<void> {
-    await this.#forEach(dirs, (dir) => this.#syncDir(dir));
-  }
-
-  /** Runs fn over items with `flushConcurrency` in flight (the libuv pool runs them in parallel). */
-  async #forEach<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length) await fn(items[next++]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#flushConcurrency, items.length) }, worker));
   }
 
   /**
@@ -413,10 +370,6 @@ export class LocalBackend implements Backend {
       throw new MlstoreError('BAD_PATH', `storage key ${JSON.stringify(key)} is in the reserved tmp/ area`, { details: { key } });
     }
     return join(this.#root, ...segments);
-  }
-
-  #checkFatal(): void {
-    if (this.#fatal) throw this.#fatal;
   }
 
   /** Size of the file at `path`, or undefined when there is none (or something else is there). */
@@ -467,7 +420,7 @@ export class LocalBackend implements Backend {
         try {
           await fh.sync();
         } catch (e) {
-          throw this.#fail(e, tmp);
+          throw this.#sync.fail(e, tmp);
         }
       }
     } catch (e) {
@@ -508,33 +461,6 @@ export class LocalBackend implements Backend {
       throw fromFsError(e, tmp, 'write');
     }
     closeSync(fd);
-  }
-
-  async #syncDir(dir: string): Promise<void> {
-    let fh: nodeFs.FileHandle;
-    try {
-      fh = await this.#fs.open(dir, 'r');
-    } catch (e) {
-      throw fromFsError(e, dir, 'open directory');
-    }
-    try {
-      await fh.sync();
-    } catch (e) {
-      throw this.#fail(e, dir);
-    } finally {
-      await fh.close().catch(() => {});
-    }
-  }
-
-  /** Records an fsync failure: from now on every write and flush rethrows it. */
-  #fail(e: unknown, path: string): MlstoreError {
-    const base = fromFsError(e, path, 'fsync');
-    this.#fatal ??= new MlstoreError(base.code, `${base.message} — fsync failures are fatal; data written since the last successful flush may be lost`, {
-      cause: e,
-      details: { ...base.details, fatal: true },
-      hint: 'Check the disk (dmesg), then re-run the command in a new process; do not retry in this one.',
-    });
-    return this.#fatal;
   }
 
   async #read(key: string, options: GetOptions, versioned: boolean): Promise<Versioned | undefined> {
