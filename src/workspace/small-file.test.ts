@@ -2,21 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync, appendFileSync, lstatSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isMlstoreError } from '../errors.js';
+import { expectCode } from '../../test/helpers/expect-code.js';
 import { readSmallFile } from './small-file.js';
 import { fileStatOf } from './file-identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlstore-small-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    return isMlstoreError(e) ? e.code : `not an MlstoreError: ${String(e)}`;
-  }
-  return undefined;
-};
 
 describe('readSmallFile', () => {
   it('returns exactly the bytes and the identity the scan saw', () => {
@@ -40,15 +32,15 @@ describe('readSmallFile', () => {
     writeFileSync(p, 'v1');
     const scanned = fileStatOf(lstatSync(p, { bigint: true }));
     appendFileSync(p, 'more');
-    expect(codeOf(() => readSmallFile(p, scanned))).toBe('FILE_CHANGED');
+    expectCode(() => readSmallFile(p, scanned), 'FILE_CHANGED');
     writeFileSync(join(dir, 'b2.bin'), 'v1');
     rmSync(p);
     writeFileSync(p, 'v1'); // same size and content, new inode
-    expect(codeOf(() => readSmallFile(p, scanned))).toBe('FILE_CHANGED');
+    expectCode(() => readSmallFile(p, scanned), 'FILE_CHANGED');
   });
 
   it('a missing file or a directory is an I/O error naming the path, not a crash', () => {
-    expect(codeOf(() => readSmallFile(join(dir, 'nope'), undefined))).toBe('IO_ERROR');
-    expect(codeOf(() => readSmallFile(dir, undefined))).toBe('IO_ERROR');
+    expectCode(() => readSmallFile(join(dir, 'nope'), undefined), 'IO_ERROR');
+    expectCode(() => readSmallFile(dir, undefined), 'IO_ERROR');
   });
 });
