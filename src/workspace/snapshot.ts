@@ -41,7 +41,21 @@ export interface Snapshot {
 const YIELD_EVERY = 64;
 
 export async function snapshotWorkspace(repo: Repository, roots: readonly string[], options: SnapshotOptions): Promise<Snapshot> {
-  const { signal } = options;
+  // Small and large files are read side by side; the first failure stops the other side too, so
+  // nothing still writes into the store once this returns (the caller then releases the lock).
+  const stop = new AbortController();
+  const forward = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) forward();
+  options.signal?.addEventListener('abort', forward);
+  try {
+    return await snapshot(repo, roots, options, stop);
+  } finally {
+    options.signal?.removeEventListener('abort', forward);
+  }
+}
+
+async function snapshot(repo: Repository, roots: readonly string[], options: SnapshotOptions, stop: AbortController): Promise<Snapshot> {
+  const signal = stop.signal;
   const opening = repo.index(); // LevelDB opens on its own thread while the scan runs
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
   const index = await opening;
@@ -97,16 +111,24 @@ export async function snapshotWorkspace(repo: Repository, roots: readonly string
   // Small files one after another with synchronous reads (small-file.ts), yielding to the event
   // loop now and then so Ctrl-C and progress get through; large files one at a time beside them,
   // each already using every core through the chunk pool.
-  const smallDone = (async () => {
-    for (let i = 0; i < small.length; i++) {
-      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise<void>((r) => setImmediate(r));
-      await ingest(small[i]!, true);
-    }
-  })();
-  const largeDone = (async () => {
-    for (const file of large) await ingest(file, false);
-  })();
-  await Promise.all([smallDone, largeDone]);
+  let failure: { error: unknown } | undefined;
+  const side = (run: () => Promise<void>) =>
+    run().catch((error: unknown) => {
+      failure ??= { error };
+      stop.abort(error);
+    });
+  await Promise.all([
+    side(async () => {
+      for (let i = 0; i < small.length; i++) {
+        if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise<void>((r) => setImmediate(r));
+        await ingest(small[i]!, true);
+      }
+    }),
+    side(async () => {
+      for (const file of large) await ingest(file, false);
+    }),
+  ]);
+  if (failure) throw failure.error;
 
   if (options.mode === 'store') await repo.backend.flush(signal ? { signal } : {});
   await index?.putFiles(toCache);
