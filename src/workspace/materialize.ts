@@ -12,13 +12,11 @@ import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { FileEntry } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { toFsPath } from './paths.js';
-import { MIN_OFFLOAD_BYTES, poolHasher, SharedReadBuffers } from './pool-hash.js';
+import { MIN_OFFLOAD_BYTES, poolHasher, returnReadBuffer, takeReadBuffer } from './pool-hash.js';
 
 /** Chunks read (and verified on the chunk pool's threads) ahead of the one being written. */
 const PREFETCH = 8;
 const hash = poolHasher();
-const buffers = new SharedReadBuffers(4 * 1024 * 1024);
-const sharedRead = (size: number) => buffers.take(size);
 
 export async function materializeFile(repo: Repository, path: string, entry: FileEntry, signal?: AbortSignal): Promise<void> {
   const target = toFsPath(repo.root, path);
@@ -47,7 +45,7 @@ export async function materializeFile(repo: Repository, path: string, entry: Fil
     const fill = () => {
       while (pending.length < PREFETCH && next < chunks.length) {
         const [id, size] = chunks[next++]!;
-        const offload = size >= MIN_OFFLOAD_BYTES ? { hash, into: sharedRead } : {};
+        const offload = size >= MIN_OFFLOAD_BYTES ? { hash, into: takeReadBuffer } : {};
         const p = repo.objects.getChunk(id, { expectedSize: size, ...offload, ...(signal ? { signal } : {}) });
         p.catch(() => {}); // observed when awaited below
         pending.push(p);
@@ -59,7 +57,7 @@ export async function materializeFile(repo: Repository, path: string, entry: Fil
       const bytes = await pending.shift()!;
       fill();
       await fh.write(bytes);
-      buffers.give(bytes);
+      returnReadBuffer(bytes);
     }
     await fh.close();
     fh = undefined;

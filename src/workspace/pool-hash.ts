@@ -19,24 +19,19 @@ export function poolHasher(pool: ChunkPool = defaultChunkPool()): (bytes: Uint8A
   };
 }
 
+/** Read buffers are taken from the pool in slots of this size, so any chunk up to it reuses one. */
+const READ_SLOT_BYTES = 4 * 1024 * 1024;
+
 /**
- * Reusable shared read buffers for one checkout: fresh SharedArrayBuffers per chunk cost an
- * mmap, page faults and an munmap each (a 2 GiB checkout went from 5.5 s to 12.6 s with them),
- * so a handful are recycled. `take` returns a view of exactly `size` bytes; `give` returns it
- * once nothing reads the bytes any more.
+ * A shared buffer of exactly `size` bytes to read a chunk into, taken from the chunk pool's
+ * recycled windows: a fresh SharedArrayBuffer per chunk costs an mmap, page faults and an munmap
+ * (a 2 GiB checkout went from 5.5 s to 12.6 s with them). Give it back with returnReadBuffer once
+ * nothing reads the bytes any more.
  */
-export class SharedReadBuffers {
-  readonly #free: SharedArrayBuffer[] = [];
+export function takeReadBuffer(size: number, pool: ChunkPool = defaultChunkPool()): Uint8Array {
+  return new Uint8Array(pool.takeWindow(Math.max(size, READ_SLOT_BYTES)), 0, size);
+}
 
-  constructor(private readonly slotBytes: number) {}
-
-  take(size: number): Uint8Array {
-    const i = this.#free.findIndex((b) => b.byteLength >= size);
-    const buffer = i >= 0 ? this.#free.splice(i, 1)[0]! : new SharedArrayBuffer(Math.max(size, this.slotBytes));
-    return new Uint8Array(buffer, 0, size);
-  }
-
-  give(view: Uint8Array): void {
-    if (view.buffer instanceof SharedArrayBuffer && this.#free.length < 32) this.#free.push(view.buffer);
-  }
+export function returnReadBuffer(view: Uint8Array, pool: ChunkPool = defaultChunkPool()): void {
+  if (view.buffer instanceof SharedArrayBuffer) pool.giveWindows([view.buffer]);
 }

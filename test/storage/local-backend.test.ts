@@ -146,19 +146,7 @@ describe('LocalBackend faults', () => {
 
   it("durability 'fsync': flush() makes directory entries durable by fsyncing each dirty directory", async () => {
     const synced: string[] = [];
-    const spy: LocalFs = {
-      ...nodeFs,
-      open: (async (...args: Parameters<typeof nodeFs.open>) => {
-        const fh = await nodeFs.open(...args);
-        const path = String(args[0]);
-        const sync = fh.sync.bind(fh);
-        fh.sync = async () => {
-          synced.push(path);
-          return sync();
-        };
-        return fh;
-      }) as typeof nodeFs.open,
-    };
+    const spy = recordingSyncs(synced);
     const root = join(work, 'dirsync');
     const b = new LocalBackend(root, { fs: spy, durability: 'fsync' });
     await b.put('objects/ab/one', new Uint8Array([1]));
@@ -295,18 +283,7 @@ describe("LocalBackend batched durability (the default)", () => {
 
   it('falls back to per-file and per-directory fsync where syncfs is unavailable', async () => {
     const synced: string[] = [];
-    const spy: LocalFs = {
-      ...nodeFs,
-      open: (async (...args: Parameters<typeof nodeFs.open>) => {
-        const fh = await nodeFs.open(...args);
-        const sync = fh.sync.bind(fh);
-        fh.sync = async () => {
-          synced.push(String(args[0]));
-          return sync();
-        };
-        return fh;
-      }) as typeof nodeFs.open,
-    };
+    const spy = recordingSyncs(synced);
     const root = join(work, 'batched-fallback');
     const b = new LocalBackend(root, { fs: spy, syncFileSystem: async () => 'unsupported' });
     await b.put('objects/ab/one', new Uint8Array([1]));
@@ -348,3 +325,19 @@ describe("LocalBackend batched durability (the default)", () => {
     expect(await readdir(join(work, 'batched-real', 'objects'))).toHaveLength(100);
   });
 });
+
+/** A LocalFs whose file handles record, in `synced`, the path of every fsync. */
+function recordingSyncs(synced: string[]): LocalFs {
+  return {
+    ...nodeFs,
+    open: (async (...args: Parameters<typeof nodeFs.open>) => {
+      const fh = await nodeFs.open(...args);
+      const sync = fh.sync.bind(fh);
+      fh.sync = async () => {
+        synced.push(String(args[0]));
+        return sync();
+      };
+      return fh;
+    }) as typeof nodeFs.open,
+  };
+}
