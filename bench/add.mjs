@@ -16,12 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { flag, opt } from './args.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
 const GIB = opt('gib', 2);
 const SMALL = opt('small', 20000);
 const RSS_GIB = opt('rss-gib', 4);
@@ -55,7 +51,7 @@ try {
 } catch {
   mnt = undefined;
 }
-if (mnt && !args.includes('--no-prefill')) {
+if (mnt && !flag('no-prefill')) {
   // Write (and free) the whole image once, so every later write lands on blocks the host file
   // system has already written: a real disk has no such first-touch cost, and without this W1
   // measured 2× slower on a fresh image than on a used one (docs/performance.md).
@@ -206,5 +202,5 @@ try {
   }
 } finally {
   if (mnt) spawnSync('umount', [mnt]);
-  if (!args.includes('--keep')) rmSync(base, { recursive: true, force: true });
+  if (!flag('keep')) rmSync(base, { recursive: true, force: true });
 }

@@ -15,18 +15,14 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { add, commit, defaultEnv, fsck, init, push, remoteAdd } from '../dist/index.js';
+import { flag, opt } from './args.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
 const GIB = opt('gib', 2);
 const OBJECTS = opt('objects', 20000);
 const S3_OBJECTS = opt('s3-objects', 3000);
 const RUNS = opt('runs', 3);
-const WITH_S3 = !args.includes('--no-s3');
-const NICE = args.includes('--nice') ? ['nice', '-n', String(opt('nice', 0))] : [];
+const WITH_S3 = !flag('no-s3');
+const NICE = flag('nice') ? ['nice', '-n', String(opt('nice', 0))] : [];
 const pressure = () => {
   try {
     return readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0].replace('some ', '');

@@ -24,15 +24,12 @@ import { fileURLToPath } from 'node:url';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { add, checkout, commit, defaultEnv, fetch, init, push, remoteAdd } from '../dist/index.js';
+import { arg } from './args.mjs';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
 function parseSize(text) {
   const m = /^(\d+(?:\.\d+)?)\s*(b|kib|mib|gib|k|m|g)?$/i.exec(text);
   if (!m) throw new Error(`bad size ${text}`);
