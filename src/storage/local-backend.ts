@@ -153,9 +153,8 @@ export class LocalBackend implements Backend {
     // another size is damaged (truncated by a crash of some other writer, a disk error): the
     // rename below replaces it. (Same-size damage is for fsck, which re-hashes; fsck --repair-from.)
     if (!this.#dirs.isFresh(dirname(path)) && (await this.#storedSize(path)) === bytes.length) return;
-    const batched = this.#durability === 'batched';
     const tmp = await this.#writeTmp(bytes, this.#durability === 'fsync');
-    if (batched) {
+    if (this.#durability === 'batched') {
       this.#staged.set(path, tmp);
       this.#open.push([path, tmp]);
       this.#openBytes += bytes.length;
