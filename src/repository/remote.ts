@@ -232,6 +232,7 @@ export function openRemote(repo: Repository, name: string | undefined, options: 
   const backend = openBackend(location.kind === 'local' ? location.path : `s3://${location.bucket}/${location.prefix}`, {
     concurrency: jobs,
     s3,
+    local: { owner: { pid: repo.env.pid, isAlive: (pid) => repo.env.isAlive(pid) } }, // a directory remote's ref locks
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
   });
   return new Remote(remoteName, cfg.url, location, backend, jobs);

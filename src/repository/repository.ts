@@ -88,7 +88,10 @@ export class Repository {
     }
     const config = await readConfig(join(dir, 'config.json'));
     const env = options.env ?? defaultEnv();
-    const backend = new LocalBackend(dir, { durability: durabilityFrom(env.vars['MLSTORE_DURABILITY']) });
+    const backend = new LocalBackend(dir, {
+      durability: durabilityFrom(env.vars['MLSTORE_DURABILITY']),
+      owner: { pid: env.pid, isAlive: (pid) => env.isAlive(pid) },
+    });
     return new Repository(root, config, backend, env);
   }
 

@@ -66,6 +66,8 @@ export interface LocalBackendOptions {
   lockTimeoutMs?: number;
   /** A lock file older than this is considered abandoned. Default 30 s. */
   lockStaleMs?: number;
+  /** This process and a liveness probe: a CAS lock left by a dead process on this host is broken at once. */
+  owner?: { pid: number; isAlive: (pid: number) => boolean };
   /** Concurrent fsyncs in flush(). Default 64. */
   flushConcurrency?: number;
   now?: () => number;
@@ -131,6 +133,7 @@ export class LocalBackend implements Backend {
       now: this.#now,
       sleep: this.#sleep,
       ensureDir: (dir) => this.#dirs.ensure(dir),
+      ...(options.owner ? { owner: options.owner } : {}),
     };
   }
 

@@ -1,10 +1,15 @@
 /**
  * The per-key lock behind LocalBackend's compare-and-swap: an O_EXCL lock file
- * `<root>/tmp/locks/<sha256(key)>.lock`, safe between processes. A lock older than `staleMs` was
- * left by a crashed process (the critical section takes milliseconds) and is broken by renaming
- * it aside; if the renamed file turns out to be a fresh lock it is linked back.
+ * `<root>/tmp/locks/<sha256(key)>.lock`, safe between processes. It holds `pid@host` of its
+ * holder. A lock is stale — left by a killed process — when its holder is on this host and no
+ * longer alive (when the caller can tell, `owner`), or else when it is older than `staleMs` (the
+ * critical section takes milliseconds). A stale lock is broken by renaming it aside; if the
+ * renamed file turns out to be a fresh lock it is linked back. Without the liveness check, a
+ * SIGKILL during a ref update made every later commit wait `timeoutMs` and fail LOCKED until the
+ * lock aged out.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { LocalFs } from './local-backend.js';
@@ -19,6 +24,8 @@ export interface KeyLockOptions {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   ensureDir: (dir: string) => Promise<void>;
+  /** This process's pid and a liveness probe for pids on this host (storage does not touch `process`). */
+  owner?: { pid: number; isAlive: (pid: number) => boolean };
 }
 
 export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
@@ -28,7 +35,11 @@ export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: Abo
     throwIfAborted(signal);
     try {
       const fh = await o.fs.open(lock, 'wx', 0o644);
-      await fh.close();
+      try {
+        if (o.owner) await fh.writeFile(`${o.owner.pid}@${hostname()}`);
+      } finally {
+        await fh.close();
+      }
       break;
     } catch (e) {
       if (errno(e) === 'ENOENT') {
@@ -56,7 +67,7 @@ export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: Abo
 /** Moves an abandoned lock aside; restores it if it turned out to be a fresh one. */
 async function breakIfStale(o: KeyLockOptions, lock: string): Promise<void> {
   const st = await o.fs.stat(lock).catch(() => undefined);
-  if (!st || o.now() - st.mtimeMs < o.staleMs) return;
+  if (!st || (o.now() - st.mtimeMs < o.staleMs && !(await holderIsDead(o, lock)))) return;
   const aside = `${lock}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await o.fs.rename(lock, aside);
@@ -66,6 +77,24 @@ async function breakIfStale(o: KeyLockOptions, lock: string): Promise<void> {
   const moved = await o.fs.stat(aside).catch(() => undefined);
   if (moved && moved.ino !== st.ino) await o.fs.link(aside, lock).catch(() => {});
   await o.fs.unlink(aside).catch(() => {});
+}
+
+/** True when the lock names a pid on this host that is no longer alive. */
+async function holderIsDead(o: KeyLockOptions, lock: string): Promise<boolean> {
+  if (!o.owner) return false;
+  let text: string;
+  try {
+    const fh = await o.fs.open(lock, 'r');
+    try {
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return false;
+  }
+  const m = /^(\d+)@(.+)$/.exec(text);
+  return m !== null && m[2] === hostname() && Number(m[1]) > 0 && !o.owner.isAlive(Number(m[1]));
 }
 
 function errno(e: unknown): string | undefined {

@@ -202,6 +202,28 @@ describe('LocalBackend faults', () => {
     expect(keys).toEqual(['objects/a']);
   });
 
+  it('breaks at once a ref lock whose holder (pid on this host) is dead; a live holder is waited for', async () => {
+    const { createHash } = await import('node:crypto');
+    const { hostname } = await import('node:os');
+    const root = join(work, 'dead-holder');
+    let now = Date.now();
+    const alive = new Set([4242]);
+    const owner = { pid: 1, isAlive: (pid: number) => alive.has(pid) };
+    const b = new LocalBackend(root, { owner, lockTimeoutMs: 200, lockStaleMs: 30_000, now: () => now, sleep: async () => { now += 20; } });
+    expect(await b.putIfVersion('refs/main', new Uint8Array([1]), null)).toBe(true);
+    const lock = join(root, 'tmp', 'locks', `${createHash('sha256').update('refs/main').digest('hex')}.lock`);
+    await writeFile(lock, `4242@${hostname()}`); // a writer SIGKILLed inside the ref update, seconds ago
+    const v = (await b.getVersioned('refs/main'))!;
+    await expectCode(b.putIfVersion('refs/main', new Uint8Array([2]), v.version), 'LOCKED'); // still alive: respected
+    alive.delete(4242);
+    const started = now;
+    expect(await b.putIfVersion('refs/main', new Uint8Array([2]), v.version)).toBe(true);
+    expect(now - started).toBeLessThan(200); // no waiting for the lock to age out
+    await writeFile(lock, '4242@another-host');
+    const v2 = (await b.getVersioned('refs/main'))!;
+    await expectCode(b.putIfVersion('refs/main', new Uint8Array([3]), v2.version), 'LOCKED'); // cannot judge another host's pid
+  });
+
   it('breaks a lock abandoned by a crashed process, but waits for a live one', async () => {
     const root = join(work, 'locks');
     let now = Date.now();
