@@ -11,6 +11,7 @@
 import { MlstoreError, isMlstoreError, throwIfAborted } from '../errors.js';
 import { sha256Hex } from '../core/digest.js';
 import type { Backend } from '../storage/backend.js';
+import { packedPlaces } from '../storage/local-packs.js';
 import { LIMITS } from '../model/limits.js';
 import { objectKey } from '../repository/layout.js';
 import type { Findings } from './findings.js';
@@ -159,7 +160,7 @@ function scanLocal(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: 
       while (inFlight.size < o.pool.threads * 2) {
         const batch = nextBatch();
         if (batch.length === 0) break;
-        const keys = batch.map((id) => objectKey('chunks', id));
+        const keys = batch.map((id) => localPlace(o.backend, objectKey('chunks', id)));
         inFlight.add(o.pool.run<FileHash[]>({ kind: 'files', root: o.localDir!, keys, maxBytes: LIMITS.maxChunkBytes }).then((rs) => rs.forEach((r, i) => done(batch[i]!, r))));
       }
       if (inFlight.size === 0) return;
@@ -167,6 +168,11 @@ function scanLocal(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: 
       await tick();
     }
   });
+}
+
+/** Where a worker reads a key of a local store: its loose file, or its range in a pack. */
+export function localPlace(backend: Backend, key: string): string {
+  return packedPlaces(backend)?.packedPlace(key) ?? key;
 }
 
 function scanRemote(o: ByteScanOptions, ids: Iterator<string>, done: Done, tick: () => Promise<void>): Promise<void> {

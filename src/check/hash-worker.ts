@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { parsePackedPlace } from '../storage/local-packs.js';
 
 export type ReadFailure = 'missing' | 'unreadable' | 'too-large';
 
@@ -75,8 +76,13 @@ function hashConcat(job: ConcatJob): FileHash {
   return { hash: h.digest('hex'), size };
 }
 
-/** Reads one file in steps into the reused scratch buffer, feeding each step to `sink`. */
+/**
+ * Reads one object in steps into the reused scratch buffer, feeding each step to `sink`: a loose
+ * file (`key`), or a range of a pack (`packs/<name>.pack@<offset>+<length>`, from the backend).
+ */
 function readInto(root: string, key: string, maxBytes: number, sink: (b: Uint8Array) => void): { size: number } | Exclude<FileHash, { hash: string }> {
+  const packed = parsePackedPlace(key);
+  if (packed) return readRange(join(root, ...packed.file.split('/')), packed, maxBytes, sink);
   let fd: number;
   try {
     fd = openSync(join(root, ...key.split('/')), 'r');
@@ -96,6 +102,32 @@ function readInto(root: string, key: string, maxBytes: number, sink: (b: Uint8Ar
       off += n;
       if (off > maxBytes) return { failure: 'too-large', message: `grew past the limit of ${maxBytes} bytes while being read`, size: off };
     }
+    return { size: off };
+  } catch (e) {
+    return failure(e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A packed object: exactly `length` bytes at `offset`; fewer when the pack was cut short. */
+function readRange(path: string, at: { offset: number; length: number }, maxBytes: number, sink: (b: Uint8Array) => void): { size: number } | Exclude<FileHash, { hash: string }> {
+  if (at.length > maxBytes) return { failure: 'too-large', message: `${at.length} bytes, more than the limit of ${maxBytes}`, size: at.length };
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return failure(e);
+  }
+  try {
+    if (scratch.length < at.length) scratch = Buffer.allocUnsafe(at.length);
+    let off = 0;
+    while (off < at.length) {
+      const n = readSync(fd, scratch, off, at.length - off, at.offset + off);
+      if (n === 0) break;
+      off += n;
+    }
+    sink(scratch.subarray(0, off));
     return { size: off };
   } catch (e) {
     return failure(e);

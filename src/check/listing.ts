@@ -11,6 +11,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFsError, throwIfAborted } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
+import { packedPlaces } from '../storage/local-packs.js';
 import type { Namespace } from '../model/object-kind.js';
 import { parseObjectKey } from '../repository/layout.js';
 import type { Findings } from './findings.js';
@@ -56,8 +57,15 @@ export async function listStore(o: ListOptions): Promise<StoreListing> {
     (ns === 'chunks' ? out.chunks : out.meta).add(id, FLAG.PRESENT);
     if (++listed % 4096 === 0) o.onProgress?.(listed);
   };
+  const packed = o.localDir !== undefined ? packedPlaces(o.backend) : undefined;
+  for (const p of packed?.packProblems() ?? []) {
+    o.findings.add({ code: 'DAMAGED_PACK', id: null, kind: 'store', key: p.key, detail: `${p.detail}; the objects it lists read as missing` });
+  }
   for (const ns of ['chunks', 'meta'] as const) {
-    if (o.localDir !== undefined) await listLocal(o, ns, addKey, addId);
+    if (o.localDir !== undefined) {
+      await listLocal(o, ns, addKey, addId);
+      for (const [key, size] of packed?.packedKeys(`objects/${ns}/`) ?? []) addKey(key, size);
+    }
     else for await (const info of o.backend.list(`objects/${ns}/`, sig(o.signal))) addKey(info.key, info.size);
     throwIfAborted(o.signal);
   }

@@ -36,6 +36,7 @@ export const PROBLEM_CODES = {
   REFSTATE_ROLLBACK: { severity: 'error', class: 'data', summary: 'the signed ref state is older than one this repository has already seen' },
   REFSTATE_MISMATCH: { severity: 'error', class: 'data', summary: 'a ref file disagrees with the signed ref state (mixed or rolled-back refs)' },
   NO_STORED_CHECKSUM: { severity: 'error', class: 'incomplete', summary: '--fast: the server keeps no SHA-256 checksum for objects, so they were not verified' },
+  DAMAGED_PACK: { severity: 'error', class: 'data', summary: 'an index of the local store\'s packs is damaged, so the objects it lists read as missing' },
   STRAY_KEY: { severity: 'warning', class: 'data', summary: 'a key under objects/ or refs/ that is neither an object nor a ref' },
   DANGLING_OBJECT: { severity: 'info', class: 'data', summary: 'an object (or signature) that nothing reachable references' },
 } as const satisfies Record<string, { severity: Severity; class: ProblemClass; summary: string }>;

@@ -17,7 +17,7 @@ import type { FileManifest } from '../model/file-manifest.js';
 import { LIMITS } from '../model/limits.js';
 import type { FileEntry, Tree } from '../model/tree.js';
 import { objectKey } from '../repository/layout.js';
-import { objectProblemKey } from './byte-scan.js';
+import { localPlace, objectProblemKey } from './byte-scan.js';
 import type { Findings } from './findings.js';
 import type { CheckTarget } from './byte-scan.js';
 import type { FileHash } from './hash-worker.js';
@@ -298,7 +298,7 @@ class GraphWalk {
     const keys = m.chunks.map(([cid]) => objectKey('chunks', cid));
     let r: FileHash;
     if (this.#o.localDir !== undefined) {
-      r = await this.#o.pool.run<FileHash>({ kind: 'concat', root: this.#o.localDir, keys, maxBytes: LIMITS.maxChunkBytes });
+      r = await this.#o.pool.run<FileHash>({ kind: 'concat', root: this.#o.localDir, keys: keys.map((k) => localPlace(this.#o.backend, k)), maxBytes: LIMITS.maxChunkBytes });
     } else {
       const h = createHash('sha256');
       let size = 0;

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { MlstoreError, fromFsError } from '../errors.js';
-import { FORMAT_VERSION } from './layout.js';
+import { READABLE_FORMATS } from './layout.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 export interface ChunkingConfig {
@@ -47,8 +47,8 @@ export function validateConfig(raw: unknown, path: string): RepoConfig {
   const bad = (why: string) => new MlstoreError('BAD_CONFIG', `${path}: ${why}`, { details: { path } });
   if (!raw || typeof raw !== 'object') throw bad('not an object');
   const c = raw as Partial<RepoConfig>;
-  if (c.format !== FORMAT_VERSION) {
-    throw new MlstoreError('UNSUPPORTED_FORMAT', `${path} has format ${String(c.format)}; this mlstore reads format ${FORMAT_VERSION}`, {
+  if (typeof c.format !== 'number' || !READABLE_FORMATS.includes(c.format)) {
+    throw new MlstoreError('UNSUPPORTED_FORMAT', `${path} has format ${String(c.format)}; this mlstore reads formats ${READABLE_FORMATS.join(' and ')}`, {
       hint: 'Upgrade mlstore to read this repository.',
     });
   }
@@ -58,7 +58,7 @@ export function validateConfig(raw: unknown, path: string): RepoConfig {
   }
   const remotes = c.remotes ?? {};
   if (typeof remotes !== 'object') throw bad('remotes must be an object');
-  return { format: FORMAT_VERSION, chunking: { min: ch.min, avg: ch.avg, max: ch.max }, remotes };
+  return { format: c.format, chunking: { min: ch.min, avg: ch.avg, max: ch.max }, remotes };
 }
 
 export async function writeConfig(path: string, config: RepoConfig): Promise<void> {

@@ -7,11 +7,15 @@
  *   objects/signatures/<commit>/<keyid>.dsse   detached DSSE envelopes (src/trust)
  *   refs/heads/<branch>, refs/tags/<tag>       "<commit id>\n", updated by compare-and-swap
  *
- * Local-only files next to them: config.json, HEAD, tracked.json, index/ (LevelDB), tmp/, lock.
+ * Local-only files next to them: config.json, HEAD, tracked.json, index/ (LevelDB), tmp/, lock,
+ * and packs/ (small chunks many to a file, format 2; src/storage/local-packs.ts).
  */
 import type { Namespace } from '../model/object-kind.js';
 
-export const FORMAT_VERSION = 1;
+/** Format of new repositories. 2: the local store may keep small chunks in packs/ (docs/format.md#packs). */
+export const FORMAT_VERSION = 2;
+/** Formats this mlstore reads: a format-1 repository keeps working, and keeps every object loose. */
+export const READABLE_FORMATS: readonly number[] = [1, 2];
 export const STORE_DIR = '.mlstore';
 export const LOCK_FILE_NAME = 'mlstore.lock';
 

@@ -90,6 +90,7 @@ export class Repository {
     const env = options.env ?? defaultEnv();
     const backend = new LocalBackend(dir, {
       durability: durabilityFrom(env.vars['MLSTORE_DURABILITY']),
+      packs: config.format >= 2,
       owner: { pid: env.pid, isAlive: (pid) => env.isAlive(pid) },
     });
     return new Repository(root, config, backend, env);

@@ -2,7 +2,9 @@
  * A Backend on a local directory: `.mlstore/` itself, and `file://` or plain-path remotes.
  *
  * Key `a/b/c` is the file `<root>/a/b/c`. `<root>/tmp/` is reserved (keys may not start with
- * `tmp/`): it holds in-flight writes and CAS lock files.
+ * `tmp/`): it holds in-flight writes and CAS lock files. With `packs` (the repository's own
+ * store), small chunk objects are kept many to a file in `<root>/packs/` instead (reserved too;
+ * local-packs.ts); a loose file of the same key, when there is one, is read first.
  *
  * Durability (see docs/storage.md for the measurements behind it). Every object is written to
  * `<root>/tmp/<name>` and renamed into place only once its bytes are on disk, so a reader — or
@@ -48,6 +50,8 @@ import { syncFileSystem, type SyncFileSystem } from './sync-file-system.js';
 import { LocalDirs } from './local-dirs.js';
 import { LocalSync } from './local-sync.js';
 import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
+import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './local-packs.js';
+import { PackStore, type SealedPack } from './local-pack-store.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -68,6 +72,11 @@ export interface LocalBackendOptions {
   lockStaleMs?: number;
   /** This process and a liveness probe: a CAS lock left by a dead process on this host is broken at once. */
   owner?: { pid: number; isAlive: (pid: number) => boolean };
+  /**
+   * Keep small chunk objects in packs (local-packs.ts) rather than one file each. Only with the
+   * real file system and durability 'batched' or 'none'; the repository's store sets it, remotes not.
+   */
+  packs?: boolean;
   /** Concurrent fsyncs in flush(). Default 64. */
   flushConcurrency?: number;
   now?: () => number;
@@ -81,7 +90,7 @@ const TMP = 'tmp';
 const SYNC_WRITE_MAX = 64 * 1024;
 const VALID_SEGMENT = /^[A-Za-z0-9._-]{1,255}$/;
 
-export class LocalBackend implements Backend {
+export class LocalBackend implements Backend, PackedPlaces {
   readonly location: string;
   readonly #root: string;
   readonly #fs: LocalFs;
@@ -96,9 +105,11 @@ export class LocalBackend implements Backend {
   #tmpCounter = 0;
   /** final path → temp path of every staged object not yet renamed into place. */
   readonly #staged = new Map<string, string>();
-  /** The batch still being filled: [final path, temp path]. */
+  /** The batch still being filled: [final path, temp path] of loose objects (packed ones are in #packs). */
   #open: Array<[string, string]> = [];
   #openBytes = 0;
+  #openObjects = 0;
+  readonly #packs: PackStore | undefined;
   /** Batches commit one after another; this settles when the last one sealed has. */
   #committing: Promise<void> = Promise.resolve();
   readonly #lockTimeoutMs: number;
@@ -124,6 +135,7 @@ export class LocalBackend implements Backend {
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#dirs = new LocalDirs(this.#fs, this.#realFs);
     this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
+    this.#packs = options.packs && this.#realFs && this.#durability !== 'fsync' ? new PackStore(root, () => this.#tmpName('')) : undefined;
     this.#keyLock = {
       fs: this.#fs,
       dir: join(root, TMP, 'locks'),
@@ -152,6 +164,7 @@ export class LocalBackend implements Backend {
     this.#sync.check();
     throwIfAborted(options.signal);
     if (this.#staged.has(path)) return;
+    if (this.#packs && isPackable(key, bytes.length)) return this.#putPacked(key, path, bytes);
     // Immutable: same key, same bytes — so an existing file of the right size is left alone. One of
     // another size is damaged (truncated by a crash of some other writer, a disk error): the
     // rename below replaces it. (Same-size damage is for fsck, which re-hashes; fsck --repair-from.)
@@ -160,8 +173,7 @@ export class LocalBackend implements Backend {
     if (this.#durability === 'batched') {
       this.#staged.set(path, tmp);
       this.#open.push([path, tmp]);
-      this.#openBytes += bytes.length;
-      if (this.#openBytes >= this.#batchBytes || this.#open.length >= this.#batchObjects) await this.#seal();
+      await this.#grew(bytes.length);
       return;
     }
     try {
@@ -175,6 +187,29 @@ export class LocalBackend implements Backend {
     this.#dirs.touched(dirname(path));
   }
 
+  /** A small chunk: appended to the open pack draft unless this store already has it. */
+  async #putPacked(key: string, path: string, bytes: Uint8Array): Promise<void> {
+    const packs = this.#packs!;
+    if (packs.has(key) || (await this.#storedSize(path)) === bytes.length) return;
+    try {
+      if (packs.stagedCount === 0) this.#dirs.ensureSync(join(this.#root, TMP));
+      packs.append(key, bytes);
+    } catch (e) {
+      // The draft may now hold an entry without its bytes: it can never be committed, nor can
+      // the objects staged before it — the same rule as a failed sync.
+      packs.abandon();
+      throw this.#sync.fail(e, path);
+    }
+    await this.#grew(bytes.length);
+  }
+
+  /** Counts a staged object; seals the batch once it is full. */
+  async #grew(bytes: number): Promise<void> {
+    this.#openBytes += bytes;
+    this.#openObjects++;
+    if (this.#openBytes >= this.#batchBytes || this.#openObjects >= this.#batchObjects) await this.#seal();
+  }
+
   async stat(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
     const path = this.#path(key);
     throwIfAborted(options.signal);
@@ -184,7 +219,10 @@ export class LocalBackend implements Backend {
         return st.isFile() ? { key, size: st.size } : undefined;
       } catch (e) {
         if (real !== path && errno(e) === 'ENOENT') continue; // its batch renamed it meanwhile
-        if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+        if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') {
+          const packed = this.#packs?.locate(key);
+          return packed ? { key, size: packed.length } : undefined;
+        }
         throw unreadable(e, key, path);
       }
     }
@@ -195,7 +233,12 @@ export class LocalBackend implements Backend {
       if (!prefix.endsWith('/')) throw new MlstoreError('BAD_PATH', `list prefix must end in '/': ${prefix}`);
       assertValidKey(prefix.slice(0, -1));
     }
-    if (this.#staged.size > 0) await this.flush(options); // list what put() promised
+    if (this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0) await this.flush(options); // list what put() promised
+    const packed = new Map<string, number>();
+    if (this.#packs) {
+      this.#packs.index.refreshIfChanged();
+      for (const [key, entry] of this.#packs.index.entries(prefix)) packed.set(key, entry.length);
+    }
     const stack = [prefix];
     while (stack.length > 0) {
       throwIfAborted(options.signal);
@@ -209,29 +252,57 @@ export class LocalBackend implements Backend {
         throw fromFsError(e, dir, 'list');
       }
       for (const ent of entries) {
-        if (dirKey === '' && ent.name === TMP) continue;
+        if (dirKey === '' && (ent.name === TMP || ent.name === PACKS_DIR)) continue;
         if (!VALID_SEGMENT.test(ent.name) || ent.name === '.' || ent.name === '..') continue; // not ours
         const key = dirKey + ent.name;
         if (ent.isDirectory()) stack.push(key + '/');
         else if (ent.isFile()) {
           const info = await this.stat(key, options);
           if (info) yield info;
+          packed.delete(key);
         }
       }
     }
+    for (const [key, size] of packed) yield { key, size };
+  }
+
+  /** `packs/<name>.pack@<offset>+<length>` for a committed packed key (fsck's readers), else undefined. */
+  packedPlace(key: string): string | undefined {
+    return this.#packs?.placeOf(key);
+  }
+
+  packedKeys(prefix: string): Array<[key: string, size: number]> {
+    if (!this.#packs) return [];
+    this.#packs.index.refreshIfChanged();
+    return [...this.#packs.index.entries(prefix)].map(([key, e]) => [key, e.length]);
+  }
+
+  /** Damaged pack indexes: their objects read as missing until repaired. */
+  packProblems(): PackProblem[] {
+    return this.#packs?.problems() ?? [];
   }
 
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const path = this.#path(key);
     this.#sync.check();
     throwIfAborted(options.signal);
-    if (this.#staged.has(path)) await this.flush(options);
+    if (this.#staged.has(path) || (this.#packs?.stagedCount ?? 0) > 0) await this.flush(options);
     await withKeyLock(this.#keyLock, key, options.signal, async () => {
       try {
         await this.#fs.unlink(path);
         this.#dirs.touched(dirname(path));
       } catch (e) {
         if (errno(e) !== 'ENOENT') throw fromFsError(e, path, 'delete');
+      }
+      if (this.#packs) {
+        const durable = this.#durability !== 'none';
+        await this.#packs.remove(
+          key,
+          async (p, isDir) => {
+            if (durable) await (isDir ? this.#sync.syncDir(p) : this.#sync.syncFile(p));
+          },
+          (dir) => this.#dirs.ensureSync(dir),
+        );
       }
     });
   }
@@ -262,11 +333,11 @@ export class LocalBackend implements Backend {
   async flush(options: { signal?: AbortSignal } = {}): Promise<void> {
     this.#sync.check();
     throwIfAborted(options.signal);
-    if (this.#durability === 'batched') {
+    if (this.#durability === 'batched' || this.#packs) {
       this.#seal();
       await this.#committing;
       this.#sync.check();
-      return;
+      if (this.#durability === 'batched') return;
     }
     const dirs = this.#dirs.takeDirty();
     if (this.#durability === 'fsync') await this.#sync.syncDirs(dirs);
@@ -278,7 +349,8 @@ export class LocalBackend implements Backend {
    * close() runs in `finally` blocks, where an error of its own would hide the real one.
    */
   async close(): Promise<void> {
-    if (this.#staged.size > 0 && !this.#sync.failed) await this.flush().catch(() => {});
+    if ((this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0) && !this.#sync.failed) await this.flush().catch(() => {});
+    this.#packs?.close();
   }
 
   /**
@@ -287,19 +359,36 @@ export class LocalBackend implements Backend {
    */
   #seal(): Promise<void> {
     const previous = this.#committing;
-    if (this.#open.length === 0) return previous;
+    if (this.#openObjects === 0) return previous;
     const batch = this.#open;
+    let packs: SealedPack[];
+    try {
+      packs = this.#packs?.seal() ?? [];
+    } catch (e) {
+      this.#packs!.abandon();
+      this.#committing = previous.then(() => {
+        throw this.#sync.fail(e, this.#root);
+      });
+      return previous;
+    }
     this.#open = [];
     this.#openBytes = 0;
-    this.#committing = previous.then(() => (this.#sync.failed ? undefined : this.#commit(batch)));
+    this.#openObjects = 0;
+    this.#committing = previous.then(() => (this.#sync.failed ? undefined : this.#commit(batch, packs)));
     return previous;
   }
 
-  /** Makes one batch durable: sync the temp files, rename them into place, sync the directories. */
-  async #commit(batch: Array<[string, string]>): Promise<void> {
+  /**
+   * Makes one batch durable: sync the temp files (loose objects, packs and their indexes), rename
+   * them into place, sync the directories. With durability 'none' (packs only) just the renames.
+   */
+  async #commit(batch: Array<[string, string]>, packs: SealedPack[]): Promise<void> {
+    const durable = this.#durability !== 'none';
     try {
-      if (!(await this.#sync.syncAll('data'))) {
+      if (durable && !(await this.#sync.syncAll('data'))) {
         await this.#sync.forEach(batch, async ([, tmp]) => this.#sync.syncFile(tmp));
+        const packFiles = packs.flatMap(({ draft }) => [draft.tmpPack, draft.tmpIdx]);
+        await this.#sync.forEach(packFiles, async (p) => this.#sync.syncFile(p));
       }
       if (this.#realFs) {
         // synchronous renames: ≈ 4× cheaper than 20,000 libuv round trips, and they only touch metadata
@@ -325,13 +414,15 @@ export class LocalBackend implements Backend {
           this.#dirs.touched(dir);
         });
       }
+      this.#packs?.install(packs, (dir) => this.#dirs.ensureSync(dir), (dir) => this.#dirs.touched(dir));
       const dirs = this.#dirs.takeDirty();
-      if (!(await this.#sync.syncAll('directories'))) await this.#sync.syncDirs(dirs);
+      if (durable && !(await this.#sync.syncAll('directories'))) await this.#sync.syncDirs(dirs);
     } catch (e) {
       // Objects whose put() resolved may not be durable: nothing later may pretend otherwise.
       throw this.#sync.fail(e, this.#root);
     } finally {
       for (const [path, tmp] of batch) if (this.#staged.get(path) === tmp) this.#staged.delete(path);
+      this.#packs?.unstage(packs);
     }
   }
 
@@ -362,16 +453,21 @@ export class LocalBackend implements Backend {
         await this.#fs.unlink(p).then(() => removed++, () => {});
       }
     }
-    return removed;
+    return removed + (this.#packs?.removeOrphans(cutoff) ?? 0);
   }
 
   #path(key: string): string {
     assertValidKey(key);
     const segments = key.split('/');
-    if (segments[0] === TMP) {
-      throw new MlstoreError('BAD_PATH', `storage key ${JSON.stringify(key)} is in the reserved tmp/ area`, { details: { key } });
+    if (segments[0] === TMP || segments[0] === PACKS_DIR) {
+      throw new MlstoreError('BAD_PATH', `storage key ${JSON.stringify(key)} is in the reserved ${segments[0]}/ area`, { details: { key } });
     }
     return join(this.#root, ...segments);
+  }
+
+  /** A fresh path in tmp/ (this instance's prefix, a counter, the suffix). */
+  #tmpName(suffix: string): string {
+    return join(this.#root, TMP, `${this.#tmpPrefix}${(this.#tmpCounter++).toString(36)}${suffix}`);
   }
 
   /** Size of the file at `path`, or undefined when there is none (or something else is there). */
@@ -397,7 +493,7 @@ export class LocalBackend implements Backend {
   /** Writes bytes to a fresh file in tmp/ (fsynced when `sync`) and returns its path. */
   async #writeTmp(bytes: Uint8Array, sync: boolean): Promise<string> {
     const tmpDir = join(this.#root, TMP);
-    const tmp = join(tmpDir, `${this.#tmpPrefix}${(this.#tmpCounter++).toString(36)}.tmp`);
+    const tmp = this.#tmpName('.tmp');
     if (!sync && this.#realFs && bytes.length <= SYNC_WRITE_MAX) {
       this.#writeSmallTmp(tmp, bytes);
       return tmp;
@@ -468,6 +564,11 @@ export class LocalBackend implements Backend {
   async #read(key: string, options: GetOptions, versioned: boolean): Promise<Versioned | undefined> {
     const path = this.#path(key);
     throwIfAborted(options.signal);
+    if (this.#packs && !versioned && isPackable(key, 0)) {
+      // packed first: an in-memory lookup, where a miss on the loose path costs a failed open
+      const bytes = this.#packs.read(key, options);
+      if (bytes) return { bytes, version: '' };
+    }
     let fh: nodeFs.FileHandle;
     for (let real = this.#staged.get(path) ?? path; ; real = path) {
       try {

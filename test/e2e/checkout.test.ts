@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { errorCodeOf, runCli, runJson, spawnCliDone } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, snapshotTree, tempDir, writeFiles } from '../helpers/repo.js';
-import { assertStoreConsistent, workspaceLeftovers } from '../helpers/store.js';
+import { assertStoreConsistent, flipChunkByte, removeChunk, workspaceLeftovers } from '../helpers/store.js';
 
 const dataOnly = (p: string) => p === 'data' || p.startsWith('data/');
 
@@ -110,14 +110,12 @@ describe('e2e checkout', () => {
     await commitAll(repo, 'v2');
     const show = await runJson(['show', v1], { cwd: repo });
     const one = show.json.files.find((f: { path: string }) => f.path === 'data/one.txt');
-    const chunkPath = join(repo, '.mlstore/objects/chunks', one.digest.slice(0, 2), one.digest.slice(2));
-    await chmod(chunkPath, 0o644);
-    await writeFile(chunkPath, 'evil bytes\n');
+    await flipChunkByte(repo, one.digest); // packed: the flip is inside a pack file
 
     const r = await runJson(['checkout', v1, 'data/one.txt'], { cwd: repo });
     expect(r).toMatchObject({ code: 1, json: { error: { code: 'CORRUPT_OBJECT', details: { id: one.digest } } } });
     expect(await readFile(join(repo, 'data/one.txt'), 'utf8')).toBe('changed too\n');
-    await rm(chunkPath);
+    await removeChunk(repo, one.digest);
     const r2 = await runJson(['checkout', v1], { cwd: repo });
     expect(r2).toMatchObject({ code: 1, json: { error: { code: 'MISSING_OBJECT' } } });
     expect(await readFile(join(repo, 'data/one.txt'), 'utf8')).toBe('changed too\n');

@@ -1,14 +1,15 @@
 /**
  * The three local durability modes through the CLI (MLSTORE_DURABILITY): every mode stores the
  * same objects, leaves nothing staged in tmp/ once the command returns, and checks out the exact
- * bytes; a bad value is a usage error that touches nothing. docs/storage.md#local-durability.
+ * bytes; a bad value is a usage error that touches nothing. Small chunks are packed in the
+ * batched and none modes, loose with fsync: the same chunk ids either way. docs/storage.md#local-durability.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, writeFiles } from '../helpers/repo.js';
-import { assertStoreConsistent } from '../helpers/store.js';
+import { assertStoreConsistent, readPacks } from '../helpers/store.js';
 
 async function dataset(repo: string): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = { 'data/big.bin': pseudoRandom('big', 3 * 1024 * 1024) };
@@ -23,6 +24,7 @@ const objectNames = async (repo: string) => {
     const base = join(repo, '.mlstore/objects', ns);
     for (const fan of await readdir(base).catch(() => [] as string[])) for (const n of await readdir(join(base, fan))) out.push(`${ns}/${n}`);
   }
+  for (const entries of (await readPacks(repo)).values()) for (const [id] of entries) out.push(`chunks/${id.slice(2)}`);
   return out.sort();
 };
 
@@ -37,7 +39,9 @@ describe('e2e: MLSTORE_DURABILITY', () => {
       const add = await runJson(['add', 'data'], { cwd: repo, vars });
       expect(add.code, add.stderr).toBe(0);
       expect(add.json.files).toBe(151);
-      expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => /\.(tmp|pack|idx)$/.test(n))).toEqual([]);
+      // small chunks are packed, except with per-object fsync (docs/format.md#packs)
+      expect((await readPacks(repo)).size > 0).toBe(mode !== 'fsync');
       const commit = await runJson(['commit', '-m', mode], { cwd: repo, vars });
       expect(commit.code, commit.stderr).toBe(0);
       await assertStoreConsistent(repo);

@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnCliDone } from '../helpers/cli.js';
 import { tempDir } from '../helpers/repo.js';
 import type { FsckReport } from '../../src/check/index.js';
-import { buildFixture, chunkKey, codes, metaKey, type Fixture } from './helpers.js';
+import { looseChunkFile } from '../helpers/store.js';
+import { buildFixture, codes, metaKey, type Fixture } from './helpers.js';
 
 let template: Fixture;
 beforeAll(async () => {
@@ -23,6 +24,8 @@ async function copy(): Promise<Fixture> {
 }
 
 const objectFile = (fx: Fixture, key: string) => join(fx.dir, '.mlstore', ...key.split('/'));
+/** A chunk as a loose file of its own (taken out of its pack first), to damage it or its permissions. */
+const chunkFile = async (fx: Fixture, id: string) => looseChunkFile(fx.dir, id);
 
 describe('mlstore fsck (spawned)', () => {
   it('exits 0 on a clean store and 1 on a damaged one, with one JSON document on stdout', async () => {
@@ -34,7 +37,7 @@ describe('mlstore fsck (spawned)', () => {
     expect(report.counts.verified.chunks).toBe(report.counts.objects.chunks);
 
     const [id] = fx.files.get('data/a.bin')!.chunks[0]!;
-    const file = objectFile(fx, chunkKey(id));
+    const file = await chunkFile(fx, id);
     const bytes = await readFile(file);
     bytes[0] = bytes[0]! ^ 1;
     await writeFile(file, bytes);
@@ -72,8 +75,8 @@ describe('mlstore fsck (spawned)', () => {
     await openUp(fx.dir);
     const [locked] = fx.files.get('data/sub/c.bin')!.chunks[0]!;
     const [flipped] = fx.files.get('data/e.bin')!.chunks[0]!;
-    await chmod(objectFile(fx, chunkKey(locked)), 0o000);
-    const f = objectFile(fx, chunkKey(flipped));
+    await chmod(await chunkFile(fx, locked), 0o000);
+    const f = await chunkFile(fx, flipped);
     const b = await readFile(f);
     b[1] = b[1]! ^ 4;
     await writeFile(f, b);
@@ -93,7 +96,7 @@ describe('mlstore fsck (spawned)', () => {
     const fx = await copy();
     await openUp(fx.dir);
     const [locked] = fx.files.get('data/sub/c.bin')!.chunks[0]!;
-    await chmod(objectFile(fx, chunkKey(locked)), 0o000);
+    await chmod(await chunkFile(fx, locked), 0o000);
     const r = await spawnCliDone(['fsck', '--json'], { cwd: fx.dir, uid: 65534, gid: 65534, vars: { HOME: fx.dir } });
     const report = JSON.parse(r.stdout) as FsckReport;
     expect(codes(report)).toEqual([['UNREADABLE_OBJECT', locked]]);
@@ -128,7 +131,7 @@ describe('mlstore fsck (spawned)', () => {
     const fx = await copy();
     const metrics = join(fx.dir, 'fsck.prom');
     const [id] = fx.files.get('data/a.bin')!.chunks[0]!;
-    await rm(objectFile(fx, chunkKey(id)));
+    await rm(await chunkFile(fx, id));
     const r = await runCli(['fsck', '--metrics', metrics], { cwd: fx.dir });
     expect(r.code).toBe(1);
     const text = await readFile(metrics, 'utf8');

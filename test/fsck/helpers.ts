@@ -16,6 +16,7 @@ import type { S3TestConfig } from '../s3/s3-config.js';
 import { Repository } from '../../src/repository/repository.js';
 import { flattenTree } from '../../src/repository/tree-walk.js';
 import { objectKey, signatureKey } from '../../src/repository/layout.js';
+import { LocalBackend } from '../../src/storage/local-backend.js';
 import { encodeCanonical } from '../../src/core/canonical-json.js';
 import { encodeCommit, type Commit } from '../../src/model/commit.js';
 import { ed25519Signer, encodeEnvelope, signCommit } from '../../src/trust/dsse.js';
@@ -117,7 +118,7 @@ export async function freshTarget(template: Fixture, kind: TargetKind, s3?: S3Te
   const fx = { ...template, dir };
   if (kind === 'local') {
     const base = join(dir, '.mlstore');
-    return { fx, target: fileTarget('local', base, [], true), cleanup: async () => {} };
+    return { fx, target: packedTarget(fileTarget('local', base, [], true), base), cleanup: async () => {} };
   }
   if (kind === 'directory') {
     const remote = join(dir, '..', `${dir.split('/').pop()}-remote`);
@@ -163,6 +164,30 @@ function fileTarget(name: string, base: string, args: string[], local: boolean):
       await writeFile(path(k), bytes);
     },
     remove: (k) => unlink(path(k)),
+  };
+}
+
+/**
+ * The local store keeps small chunks in packs: damage goes to a loose file at the object's key
+ * after the packed copy is taken out (LocalBackend.delete rewrites the pack without it), so fsck
+ * sees exactly the damaged bytes; reads find the object wherever it is.
+ */
+function packedTarget(loose: Target, base: string): Target {
+  const store = () => new LocalBackend(base, { packs: true });
+  return {
+    ...loose,
+    async read(k) {
+      return loose.read(k).catch(async () => Buffer.from(await store().get(k)));
+    },
+    async write(k, bytes) {
+      await store().delete(k);
+      await loose.write(k, bytes);
+    },
+    async remove(k) {
+      const present = await store().stat(k);
+      if (!present) throw Object.assign(new Error(`ENOENT: ${k}`), { code: 'ENOENT' });
+      await store().delete(k);
+    },
   };
 }
 

@@ -1,11 +1,14 @@
 /**
  * An independent checker of a repository's `.mlstore/`, written against docs/format and
  * DESIGN.md rather than against mlstore's own code: it walks the files itself, re-hashes every
- * object and follows every ref through commits, trees and manifests to the chunks.
+ * object and follows every ref through commits, trees and manifests to the chunks. At the end:
+ * helpers that damage a stored chunk wherever it lives (loose file or pack).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
+// only the damage helpers at the end use mlstore's own code (to take an object out of a pack)
+import { LocalBackend } from '../../src/storage/local-backend.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -17,7 +20,8 @@ export interface StoreReport {
 }
 
 /**
- * Every object's bytes hash to its id; nothing else lives under objects/chunks and objects/meta.
+ * Every object's bytes hash to its id — loose files and packed chunks; nothing else lives under
+ * objects/chunks, objects/meta and packs/.
  * `verified` (optional) remembers objects already hashed (path → mtime): objects are immutable,
  * so a repeated check (crash tests) only re-hashes what is new or was rewritten.
  */
@@ -49,7 +53,72 @@ export async function checkObjects(repoRoot: string, verified?: Map<string, numb
       }
     }
   }
+  const packs = await readPacks(repoRoot, report.problems);
+  for (const [name, entries] of packs) {
+    const path = join(repoRoot, '.mlstore', 'packs', `${name}.pack`);
+    const mtime = verified ? (await stat(path)).mtimeMs : 0;
+    if (!verified || verified.get(path) !== mtime) {
+      const bytes = await readFile(path);
+      let bad = false;
+      for (const [id, offset, length] of entries) {
+        const got = sha(bytes.subarray(offset, offset + length));
+        if (offset + length > bytes.length || got !== id) {
+          report.problems.push(`packed chunk ${id} in packs/${name}.pack hashes to ${got}`);
+          bad = true;
+        }
+      }
+      if (!bad) verified?.set(path, mtime);
+    }
+    report.chunks += entries.length;
+  }
   return report;
+}
+
+/**
+ * The packs of a store as docs/format.md describes them: `packs/<name>.idx` named by the SHA-256
+ * of its bytes, a header `mlstore-pack-index 1 <bytes> <count>`, then `<key> <offset> <length>`
+ * lines, contiguous. An index must have its .pack (renamed in first); a .pack alone is a harmless
+ * leftover of a crash between the two renames. Returns name → [chunk id, offset, length].
+ */
+export async function readPacks(repoRoot: string, problems: string[] = []): Promise<Map<string, Array<[string, number, number]>>> {
+  const dir = join(repoRoot, '.mlstore', 'packs');
+  const out = new Map<string, Array<[string, number, number]>>();
+  const files = await readdir(dir).catch(() => [] as string[]);
+  for (const file of files) {
+    if (/^[0-9a-f]{64}\.pack$/.test(file)) continue;
+    const m = /^([0-9a-f]{64})\.idx$/.exec(file);
+    if (!m) {
+      problems.push(`stray file packs/${file}`);
+      continue;
+    }
+    const name = m[1]!;
+    const idx = await readFile(join(dir, file));
+    if (sha(idx) !== name) {
+      problems.push(`packs/${file} does not hash to its name`);
+      continue;
+    }
+    if (!files.includes(`${name}.pack`)) problems.push(`packs/${file} has no .pack`);
+    const lines = idx.toString('utf8').split('\n');
+    const head = /^mlstore-pack-index 1 (\d+) (\d+)$/.exec(lines[0] ?? '');
+    if (!head || lines.pop() !== '' || lines.length - 1 !== Number(head[2])) {
+      problems.push(`packs/${file} has a bad header or line count`);
+      continue;
+    }
+    const entries: Array<[string, number, number]> = [];
+    let next = 0;
+    for (const line of lines.slice(1)) {
+      const e = /^objects\/chunks\/([0-9a-f]{2})\/([0-9a-f]{62}) (\d+) (\d+)$/.exec(line);
+      if (!e || Number(e[3]) !== next) {
+        problems.push(`packs/${file}: bad line ${JSON.stringify(line)}`);
+        break;
+      }
+      entries.push([e[1]! + e[2]!, next, Number(e[4])]);
+      next += Number(e[4]);
+    }
+    if (next !== Number(head[1])) problems.push(`packs/${file} covers ${next} bytes, its header says ${head[1]}`);
+    out.set(name, entries);
+  }
+  return out;
 }
 
 export interface RefsReport {
@@ -103,11 +172,14 @@ export async function checkRefs(repoRoot: string, complete?: Set<string>): Promi
     }
     return JSON.parse(bytes.toString('utf8'));
   };
+  const packed = new Map<string, number>();
+  for (const entries of (await readPacks(repoRoot)).values()) for (const [id, , length] of entries) packed.set(id, length);
   const chunkOk = async (id: string, size: number, what: string) => {
     const path = join(dir, 'objects', 'chunks', id.slice(0, 2), id.slice(2));
     const st = await stat(path).catch(() => undefined);
-    if (!st) report.problems.push(`chunk ${id} of ${what} is missing`);
-    else if (st.size !== size) report.problems.push(`chunk ${id} of ${what} has ${st.size} bytes, expected ${size}`);
+    const stored = st?.size ?? packed.get(id);
+    if (stored === undefined) report.problems.push(`chunk ${id} of ${what} is missing`);
+    else if (stored !== size) report.problems.push(`chunk ${id} of ${what} has ${stored} bytes, expected ${size}`);
   };
   const walkTree = async (id: string, path: string): Promise<void> => {
     if (seenTrees.has(id) || complete?.has(id)) return;
@@ -174,5 +246,69 @@ export async function workspaceLeftovers(repoRoot: string): Promise<string[]> {
     }
   }
   await walk('');
+  return out;
+}
+
+/** Where a chunk's bytes are: its loose file, or its range in a pack (found by reading the indexes). */
+export async function locateChunk(repoRoot: string, id: string): Promise<{ path: string; offset: number; length: number } | undefined> {
+  const loose = join(repoRoot, '.mlstore', 'objects', 'chunks', id.slice(0, 2), id.slice(2));
+  const st = await stat(loose).catch(() => undefined);
+  if (st) return { path: loose, offset: 0, length: st.size };
+  for (const [name, entries] of await readPacks(repoRoot)) {
+    const e = entries.find(([cid]) => cid === id);
+    if (e) return { path: join(repoRoot, '.mlstore', 'packs', `${name}.pack`), offset: e[1], length: e[2] };
+  }
+  return undefined;
+}
+
+/** Flips one bit of a stored chunk in place, wherever it is (bit rot). */
+export async function flipChunkByte(repoRoot: string, id: string): Promise<void> {
+  const at = await locateChunk(repoRoot, id);
+  if (!at || at.length === 0) throw new Error(`chunk ${id} is not stored or empty`);
+  await chmod(at.path, 0o644);
+  const fh = await open(at.path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    const pos = at.offset + (at.length >> 1);
+    await fh.read(b, 0, 1, pos);
+    b[0]! ^= 0x40;
+    await fh.write(b, 0, 1, pos);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Removes a chunk from the store: its loose file, or out of its pack (the pack is rewritten without it). */
+export async function removeChunk(repoRoot: string, id: string): Promise<void> {
+  const store = new LocalBackend(join(repoRoot, '.mlstore'), { packs: true });
+  await store.delete(`objects/chunks/${id.slice(0, 2)}/${id.slice(2)}`);
+  await store.close();
+}
+
+/** Makes a chunk a loose file of its own (out of its pack, if packed) and returns its path. */
+export async function looseChunkFile(repoRoot: string, id: string): Promise<string> {
+  const path = join(repoRoot, '.mlstore', 'objects', 'chunks', id.slice(0, 2), id.slice(2));
+  if (await stat(path).then(() => true, () => false)) return path;
+  const at = await locateChunk(repoRoot, id);
+  if (!at) throw new Error(`chunk ${id} is not stored`);
+  const fh = await open(at.path, 'r');
+  const bytes = Buffer.alloc(at.length);
+  try {
+    await fh.read(bytes, 0, at.length, at.offset);
+  } finally {
+    await fh.close();
+  }
+  await removeChunk(repoRoot, id);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, bytes);
+  return path;
+}
+
+/** Every stored object key of a namespace (`objects/<ns>/ab/cdef…`): loose files and packed chunks. */
+export async function storedKeys(repoRoot: string, ns: 'chunks' | 'meta'): Promise<string[]> {
+  const dir = join(repoRoot, '.mlstore', 'objects', ns);
+  const out: string[] = [];
+  for (const d of await readdir(dir).catch(() => [] as string[])) for (const f of await readdir(join(dir, d))) out.push(`objects/${ns}/${d}/${f}`);
+  if (ns === 'chunks') for (const entries of (await readPacks(repoRoot)).values()) for (const [id] of entries) out.push(`objects/chunks/${id.slice(0, 2)}/${id.slice(2)}`);
   return out;
 }

@@ -4,7 +4,7 @@
  * stays down. Transient faults are retried until the transfer succeeds with identical bytes; bad
  * bytes are refused and never stored; a remote that stays down ends the command with exit 3.
  */
-import { readdir } from 'node:fs/promises';
+import { storedKeys } from '../helpers/store.js';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cliJson, inShare, makeRepo, ok, removeDir, s3, s3Env, slowDown, startFaultProxy, tempDir, treeDigest, type FaultProxy, type S3Env } from './helpers.js';
@@ -37,12 +37,7 @@ function dataset(n: number): Record<string, number> {
   return files;
 }
 
-async function localKeys(repo: string, ns: 'chunks' | 'meta'): Promise<string[]> {
-  const dir = join(repo, '.mlstore/objects', ns);
-  const out: string[] = [];
-  for (const d of await readdir(dir).catch(() => [] as string[])) for (const f of await readdir(join(dir, d))) out.push(`objects/${ns}/${d}/${f}`);
-  return out;
-}
+const localKeys = storedKeys;
 
 suite(`remote faults (${config?.source ?? 'none'})`, () => {
   it('push succeeds through throttling (503 SlowDown) and connection resets on a share of requests', async () => {

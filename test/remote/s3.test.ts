@@ -5,6 +5,7 @@
  * checkout, and the requests of a re-push with nothing new.
  */
 import { readFile, readdir } from 'node:fs/promises';
+import { storedKeys } from '../helpers/store.js';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -153,9 +154,7 @@ suite(`S3 remote (${config?.source ?? 'none'})`, () => {
     for (const [p, d] of Object.entries(got)) expect(d).toBe(want[p]);
 
     const chunkGets = proxy.log.filter((e) => e.method === 'GET' && e.key.startsWith('objects/chunks/'));
-    const localChunks: string[] = [];
-    const chunkDir = join(c, '.mlstore/objects/chunks');
-    for (const d of await readdir(chunkDir)) for (const f of await readdir(join(chunkDir, d))) localChunks.push(`objects/chunks/${d}/${f}`);
+    const localChunks = await storedKeys(c, 'chunks');
     // Exactly the chunks of data/sub were downloaded, each once: 5 small files + the big file's chunks.
     expect(new Set(chunkGets.map((g) => g.key)).size).toBe(chunkGets.length);
     expect(chunkGets.map((g) => g.key).sort()).toEqual(localChunks.sort());
