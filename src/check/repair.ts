@@ -6,7 +6,8 @@
  * that cannot be read (permissions) is left alone and reported as not repaired.
  *
  * Repairable: MISSING_OBJECT, HASH_MISMATCH, OBJECT_REPLACED, TRUNCATED, OBJECT_TOO_LARGE and
- * SIZE_MISMATCH of an object whose bytes were not verified. Not repairable this way: an object
+ * SIZE_MISMATCH of an object whose bytes were not verified; a DAMAGED_PACK index is moved to
+ * quarantine (its objects are restored as missing ones). Not repairable this way: an object
  * that hashes correctly but is invalid (every store holds the same bytes), refs, signatures.
  */
 import { isMlstoreError, throwIfAborted } from '../errors.js';
@@ -16,6 +17,7 @@ import type { Namespace } from '../model/object-kind.js';
 import { objectKey } from '../repository/layout.js';
 import { ObjectStore } from '../repository/object-store.js';
 import type { Backend } from '../storage/backend.js';
+import { packedPlaces } from '../storage/local-packs.js';
 import type { Problem } from './problem.js';
 import type { Repair } from './report.js';
 
@@ -30,6 +32,7 @@ export interface RepairOptions {
 }
 
 export function isRepairable(p: Problem): boolean {
+  if (p.code === 'DAMAGED_PACK') return p.key !== undefined;
   if (p.id === null || !REPAIRABLE.has(p.code) || !OBJECT_KINDS.has(p.kind)) return false;
   return !(p.code === 'SIZE_MISMATCH' && p.facts?.['bytesVerified'] === true);
 }
@@ -41,6 +44,10 @@ export async function repairObjects(problems: readonly Problem[], o: RepairOptio
   for (const p of problems) {
     throwIfAborted(o.signal);
     if (!isRepairable(p)) continue;
+    if (p.code === 'DAMAGED_PACK') {
+      out.push(quarantinePack(p, o));
+      continue;
+    }
     const ns: Namespace = p.kind === 'chunk' ? 'chunks' : 'meta';
     const key = objectKey(ns, p.id!);
     if (seen.has(key)) continue;
@@ -88,4 +95,21 @@ async function repairOne(p: Problem, ns: Namespace, key: string, source: ObjectS
     ...(quarantined ? { quarantined } : {}),
     detail: quarantined ? `replaced with a verified copy from ${o.source.location}; the bad bytes are in ${quarantined}` : `restored from ${o.source.location}`,
   };
+}
+
+/**
+ * A damaged pack index (local store): its objects already read as missing and are restored one by
+ * one like any missing object; the index and its pack are moved to quarantine/packs/ so the next
+ * check is clean and nothing was deleted.
+ */
+function quarantinePack(p: Problem, o: RepairOptions): Repair {
+  const base = { code: p.code, id: p.key!, kind: p.kind, key: p.key!, from: o.source.location };
+  const packs = packedPlaces(o.target);
+  if (!packs) return { ...base, action: 'failed', detail: `${o.target.location} keeps no packs` };
+  try {
+    const moved = packs.quarantinePack(p.key!, o.now.toISOString().replace(/[:.]/g, '-'));
+    return { ...base, action: 'quarantined', quarantined: moved, detail: `moved to ${moved}; its objects are restored from ${o.source.location} where referenced` };
+  } catch (e) {
+    return { ...base, action: 'failed', detail: (e as Error).message };
+  }
 }

@@ -26,8 +26,8 @@ export interface Repair {
   id: string;
   kind: string;
   key: string;
-  action: 'restored' | 'replaced' | 'failed';
-  /** Where the bad bytes were moved (replaced objects). */
+  action: 'restored' | 'replaced' | 'quarantined' | 'failed';
+  /** Where the bad bytes were moved (replaced objects, quarantined pack indexes). */
   quarantined?: string;
   from: string;
   detail: string;

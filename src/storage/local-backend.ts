@@ -187,13 +187,17 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#dirs.touched(dirname(path));
   }
 
-  /** A small chunk: appended to the open pack draft unless this store already has it. */
+  /**
+   * A small chunk: appended to the open pack draft unless a pack already has it. A loose copy is
+   * not looked for (a stat per object): one exists only if written with durability 'fsync', and a
+   * second copy in a pack is harmless.
+   */
   async #putPacked(key: string, path: string, bytes: Uint8Array): Promise<void> {
     const packs = this.#packs!;
-    if (packs.has(key) || (await this.#storedSize(path)) === bytes.length) return;
+    if (packs.has(key)) return;
     try {
       if (packs.stagedCount === 0) this.#dirs.ensureSync(join(this.#root, TMP));
-      packs.append(key, bytes);
+      packs.append(key, bytes, this.#durability !== 'none');
     } catch (e) {
       // The draft may now hold an entry without its bytes: it can never be committed, nor can
       // the objects staged before it — the same rule as a failed sync.
@@ -282,6 +286,11 @@ export class LocalBackend implements Backend, PackedPlaces {
     return this.#packs?.problems() ?? [];
   }
 
+  quarantinePack(indexKey: string, stamp: string): string {
+    if (!this.#packs) throw new MlstoreError('BAD_PATH', `${this.location} keeps no packs`);
+    return this.#packs.quarantine(indexKey, stamp, this.#root, (dir) => this.#dirs.ensureSync(dir));
+  }
+
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const path = this.#path(key);
     this.#sync.check();
@@ -295,14 +304,7 @@ export class LocalBackend implements Backend, PackedPlaces {
         if (errno(e) !== 'ENOENT') throw fromFsError(e, path, 'delete');
       }
       if (this.#packs) {
-        const durable = this.#durability !== 'none';
-        await this.#packs.remove(
-          key,
-          async (p, isDir) => {
-            if (durable) await (isDir ? this.#sync.syncDir(p) : this.#sync.syncFile(p));
-          },
-          (dir) => this.#dirs.ensureSync(dir),
-        );
+        await this.#packs.remove(key, this.#durability !== 'none', (dir) => this.#sync.syncDir(dir), (dir) => this.#dirs.ensureSync(dir));
       }
     });
   }
@@ -363,7 +365,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     const batch = this.#open;
     let packs: SealedPack[];
     try {
-      packs = this.#packs?.seal() ?? [];
+      packs = this.#packs?.seal(this.#durability !== 'none') ?? [];
     } catch (e) {
       this.#packs!.abandon();
       this.#committing = previous.then(() => {
@@ -385,10 +387,16 @@ export class LocalBackend implements Backend, PackedPlaces {
   async #commit(batch: Array<[string, string]>, packs: SealedPack[]): Promise<void> {
     const durable = this.#durability !== 'none';
     try {
-      if (durable && !(await this.#sync.syncAll('data'))) {
-        await this.#sync.forEach(batch, async ([, tmp]) => this.#sync.syncFile(tmp));
-        const packFiles = packs.flatMap(({ draft }) => [draft.tmpPack, draft.tmpIdx]);
-        await this.#sync.forEach(packFiles, async (p) => this.#sync.syncFile(p));
+      if (durable) {
+        // packs sync themselves (fdatasync started when each was finished); loose temps with one syncfs
+        if (batch.length > 0 && !(await this.#sync.syncAll('data'))) {
+          await this.#sync.forEach(batch, async ([, tmp]) => this.#sync.syncFile(tmp));
+        }
+        for (const { draft } of packs) {
+          await draft.synced.catch((e: unknown) => {
+            throw this.#sync.fail(e, draft.tmpPack);
+          });
+        }
       }
       if (this.#realFs) {
         // synchronous renames: ≈ 4× cheaper than 20,000 libuv round trips, and they only touch metadata
@@ -416,7 +424,8 @@ export class LocalBackend implements Backend, PackedPlaces {
       }
       this.#packs?.install(packs, (dir) => this.#dirs.ensureSync(dir), (dir) => this.#dirs.touched(dir));
       const dirs = this.#dirs.takeDirty();
-      if (durable && !(await this.#sync.syncAll('directories'))) await this.#sync.syncDirs(dirs);
+      // only packs: their one directory is cheaper to fsync than a whole-file-system sync
+      if (durable && (batch.length === 0 || !(await this.#sync.syncAll('directories')))) await this.#sync.syncDirs(dirs);
     } catch (e) {
       // Objects whose put() resolved may not be durable: nothing later may pretend otherwise.
       throw this.#sync.fail(e, this.#root);

@@ -24,8 +24,8 @@ export class PackStore {
   readonly index: PackIndex;
   readonly #newTmpBase: () => string;
   #draft: PackDraft | undefined;
-  /** Drafts that reached PACK_MAX_BYTES and wait for the batch to seal. */
-  #full: PackDraft[] = [];
+  /** Drafts that reached PACK_MAX_BYTES, finished (and syncing), waiting for the batch to seal. */
+  #full: SealedPack[] = [];
   readonly #staged = new Map<string, PackDraft>();
   /** Open read descriptors by pack path, least recently used first. */
   readonly #fds = new Map<string, number>();
@@ -48,22 +48,25 @@ export class PackStore {
     return this.#staged.has(key) || this.index.lookup(key) !== undefined;
   }
 
-  append(key: string, bytes: Uint8Array): void {
+  /** Appends to the open draft; a full draft is finished at once (its sync starts, if durable). */
+  append(key: string, bytes: Uint8Array, durable: boolean): void {
     const draft = (this.#draft ??= new PackDraft(this.#newTmpBase()));
     draft.append(key, bytes);
     this.#staged.set(key, draft);
     if (draft.size >= PACK_MAX_BYTES) {
-      this.#full.push(draft);
       this.#draft = undefined;
+      this.#full.push({ draft, entries: draft.finish(durable) });
     }
   }
 
-  /** Finishes every draft (index written next to it) for the batch being sealed. */
-  seal(): SealedPack[] {
-    const drafts = this.#draft ? [...this.#full, this.#draft] : this.#full;
+  /** Finishes the open draft and hands over every finished one, for the batch being sealed. */
+  seal(durable: boolean): SealedPack[] {
+    const packs = this.#full;
     this.#full = [];
+    const open = this.#draft;
     this.#draft = undefined;
-    return drafts.map((draft) => ({ draft, entries: draft.finish() }));
+    if (open) packs.push({ draft: open, entries: open.finish(durable) });
+    return packs;
   }
 
   /** Renames sealed packs into place, .pack before .idx (the index is what makes them visible). */
@@ -90,7 +93,8 @@ export class PackStore {
 
   /** Abandons open drafts after a fatal failure (their temp files stay for cleanTmp). */
   abandon(): void {
-    for (const d of [...this.#full, ...(this.#draft ? [this.#draft] : [])]) d.abandon();
+    this.#draft?.abandon();
+    this.#draft = undefined;
   }
 
   /**
@@ -197,9 +201,9 @@ export class PackStore {
   /**
    * Deletes a committed packed key by rewriting its pack without it: the survivors go to a new
    * pack (synced and renamed in before the old one is removed), so no other object is ever
-   * absent. `sync` makes a file or directory durable (or does nothing for durability 'none').
+   * absent. With `durable`, the new pack is synced before its rename and the directory after.
    */
-  async remove(key: string, sync: (path: string, isDir: boolean) => Promise<void>, ensureDir: (dir: string) => void): Promise<void> {
+  async remove(key: string, durable: boolean, syncDir: (dir: string) => Promise<void>, ensureDir: (dir: string) => void): Promise<void> {
     this.index.refreshIfChanged();
     const entry = this.index.lookup(key);
     if (!entry) return;
@@ -218,11 +222,10 @@ export class PackStore {
     if (survivors.length > 0) {
       const draft = new PackDraft(this.#newTmpBase());
       for (const [k, offset, length] of survivors) draft.append(k, pack.subarray(offset, offset + length));
-      const fresh = draft.finish();
-      await sync(draft.tmpPack, false);
-      await sync(draft.tmpIdx, false);
+      const fresh = draft.finish(durable);
+      await draft.synced;
       this.install([{ draft, entries: fresh }], ensureDir, () => {});
-      await sync(this.dir, true);
+      if (durable) await syncDir(this.dir);
     }
     for (const path of [idxPath, entry.path]) {
       try {
@@ -231,8 +234,28 @@ export class PackStore {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, path, 'delete');
       }
     }
-    await sync(this.dir, true);
+    if (durable) await syncDir(this.dir);
     this.index.forget(name);
+  }
+
+  /**
+   * Moves a damaged index and its pack out of packs/ to `quarantine/packs/<name>.<stamp>.{idx,pack}`
+   * under the store root; returns the quarantined index's store-relative path.
+   */
+  quarantine(indexKey: string, stamp: string, root: string, ensureDir: (dir: string) => void): string {
+    const m = /^packs\/([0-9a-f]{64})\.idx$/.exec(indexKey);
+    if (!m) throw new MlstoreError('BAD_PATH', `${indexKey} is not a pack index`);
+    const dest = join(root, 'quarantine', PACKS_DIR);
+    ensureDir(dest);
+    for (const ext of ['pack', 'idx']) {
+      try {
+        renameSync(join(this.dir, `${m[1]}.${ext}`), join(dest, `${m[1]}.${stamp}.${ext}`));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, join(this.dir, `${m[1]}.${ext}`), 'quarantine');
+      }
+    }
+    this.index.refresh();
+    return `quarantine/${PACKS_DIR}/${m[1]}.${stamp}.idx`;
   }
 
   /** Removes .pack files that no index names (a crash between the two renames), older than `cutoff`. */
@@ -251,7 +274,10 @@ export class PackStore {
       if (!file.endsWith('.pack') || known.has(file) || files.includes(file.slice(0, -5) + '.idx')) continue;
       const p = join(this.dir, file);
       try {
-        if (statSync(p).mtimeMs > cutoff) continue;
+        const st = statSync(p);
+        // ctime too: the rename into packs/ sets it, so a pack whose index is being renamed in
+        // right now is never taken for an orphan however old its bytes are
+        if (Math.max(st.mtimeMs, st.ctimeMs) > cutoff) continue;
         unlinkSync(p);
         removed++;
       } catch {

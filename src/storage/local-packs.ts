@@ -16,7 +16,7 @@
  * Only local stores pack (remotes keep one key per object; a push copies keys), and only objects
  * under `objects/chunks/` of at most PACKABLE_MAX bytes.
  */
-import { closeSync, openSync, readFileSync, readdirSync, statSync, writeSync, writevSync } from 'node:fs';
+import { close, closeSync, fdatasync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { MlstoreError, fromFsError } from '../errors.js';
@@ -25,11 +25,14 @@ import { assertValidKey } from './backend.js';
 export const PACKS_DIR = 'packs';
 /** Objects up to this size are packed; larger ones stay one file each (their write dominates). */
 export const PACKABLE_MAX = 64 * 1024;
-/** A pack is closed (and a new one begun) at this size, so a repack for one delete stays cheap. */
-export const PACK_MAX_BYTES = 128 * 1024 * 1024;
+/**
+ * A pack is closed (and a new one begun) at this size: its fdatasync then runs while the next
+ * fills, and a repack for one delete stays cheap.
+ */
+export const PACK_MAX_BYTES = 32 * 1024 * 1024;
 const HEADER = 'mlstore-pack-index 1';
 const NAME_RE = /^[0-9a-f]{64}$/;
-/** Writes are gathered up to this many bytes before one writev: 20,000 write calls cost ≈ 0.1 s. */
+/** Writes are gathered up to this many bytes: 20,000 write calls cost ≈ 0.1 s. */
 const WRITE_GATHER = 1 << 20;
 
 export function isPackable(key: string, size: number): boolean {
@@ -52,6 +55,8 @@ export interface PackedPlaces {
   packedKeys(prefix: string): Array<[key: string, size: number]>;
   /** Damaged pack indexes (their objects read as missing). */
   packProblems(): PackProblem[];
+  /** Moves a damaged index (`packs/<name>.idx`) and its pack to quarantine/packs/; returns where. */
+  quarantinePack(indexKey: string, stamp: string): string;
 }
 
 export function packedPlaces(backend: object): PackedPlaces | undefined {
@@ -169,17 +174,21 @@ export class PackIndex {
     return this.#packs.get(name) ?? [];
   }
 
-  /** Refreshes only when the directory changed since the last look (one stat). */
+  /**
+   * Refreshes only when the directory changed since the last look (one stat) — or changed less
+   * than 2 s ago, since a file system with coarse timestamps can show two changes as one.
+   */
   refreshIfChanged(): void {
-    if (!this.#loaded || this.#dirStamp() !== this.#stamp) this.refresh();
+    const [stamp, mtimeMs] = this.#dirStamp();
+    if (!this.#loaded || stamp !== this.#stamp || Date.now() - mtimeMs < 2000) this.refresh();
   }
 
-  #dirStamp(): string {
+  #dirStamp(): [stamp: string, mtimeMs: number] {
     try {
       const st = statSync(this.#dir, { bigint: true });
-      return `${st.ino}:${st.mtimeNs}`;
+      return [`${st.ino}:${st.mtimeNs}`, Number(st.mtimeMs)];
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ['absent', 0];
       throw fromFsError(e, this.#dir, 'check');
     }
   }
@@ -187,7 +196,7 @@ export class PackIndex {
   /** Re-reads the directory: loads new indexes, drops removed ones. Synchronous (small, rare). */
   refresh(): void {
     this.#loaded = true;
-    this.#stamp = this.#dirStamp();
+    this.#stamp = this.#dirStamp()[0];
     let names: string[];
     try {
       names = readdirSync(this.#dir);
@@ -262,8 +271,10 @@ export class PackIndex {
 }
 
 /**
- * A pack being written in tmp/: bytes are appended (gathered, then written with writev) and the
- * entries remembered; `finish()` writes the index next to it and names both.
+ * A pack being written in tmp/: bytes are copied into a reused gather buffer and written 1 MiB at
+ * a time (20,000 small write calls, or 20,000 copies for the GC, cost more than the data), the
+ * entries remembered; `finish()` writes the index next to it, names both and, when asked, starts
+ * fdatasync of both on the libuv pool, so the disk writes a full pack while the next one fills.
  */
 export class PackDraft {
   readonly tmpPack: string;
@@ -271,12 +282,14 @@ export class PackDraft {
   readonly #entries: Array<[string, number]> = [];
   readonly #where = new Map<string, { offset: number; length: number }>();
   #fd: number | undefined;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  #gather: Buffer | undefined;
+  #gathered = 0;
   #written = 0;
   #size = 0;
   /** Set by finish(). */
   name: string | undefined;
+  /** Settles once the pack and its index are durable (finish with sync), else at once. */
+  synced: Promise<void> = Promise.resolve();
 
   constructor(tmpBase: string) {
     this.tmpPack = `${tmpBase}.pack`;
@@ -291,11 +304,7 @@ export class PackDraft {
     return this.#entries.length;
   }
 
-  has(key: string): boolean {
-    return this.#where.has(key);
-  }
-
-  /** Where a staged object is: its offset in the temp pack (after `flushWrites()`). */
+  /** Where a staged object is in the temp pack (written out first, so a reader finds the bytes). */
   locate(key: string): { offset: number; length: number } | undefined {
     const at = this.#where.get(key);
     if (at) this.flushWrites();
@@ -310,61 +319,55 @@ export class PackDraft {
         throw fromFsError(e, this.tmpPack, 'create');
       }
     }
+    const gather = (this.#gather ??= Buffer.allocUnsafe(WRITE_GATHER));
+    if (this.#gathered + bytes.length > gather.length) this.flushWrites();
+    // a copy: the caller may reuse its buffer once put() resolved
+    gather.set(bytes, this.#gathered);
+    this.#gathered += bytes.length;
     this.#where.set(key, { offset: this.#size, length: bytes.length });
     this.#entries.push([key, bytes.length]);
     this.#size += bytes.length;
-    // keep our own copy: the caller may reuse its buffer once put() resolved
-    this.#pending.push(bytes.slice());
-    this.#pendingBytes += bytes.length;
-    if (this.#pendingBytes >= WRITE_GATHER) this.flushWrites();
   }
 
   flushWrites(): void {
-    if (this.#fd === undefined || this.#pending.length === 0) return;
-    const parts = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    if (this.#fd === undefined || this.#gathered === 0) return;
     try {
-      let want = parts.reduce((n, p) => n + p.length, 0);
-      let at = this.#written;
-      let i = 0;
-      let skip = 0;
-      while (want > 0) {
-        const slice = skip > 0 ? [parts[i]!.subarray(skip), ...parts.slice(i + 1)] : parts.slice(i);
-        const n = writevSync(this.#fd, slice, at);
-        at += n;
-        want -= n;
-        // advance past what was written (short writes are rare but legal)
-        let left = n + skip;
-        skip = 0;
-        while (i < parts.length && left >= parts[i]!.length) left -= parts[i++]!.length;
-        skip = left;
-      }
-      this.#written = at;
+      for (let done = 0; done < this.#gathered; ) done += writeSync(this.#fd, this.#gather!, done, this.#gathered - done, this.#written + done);
     } catch (e) {
       throw fromFsError(e, this.tmpPack, 'write');
     }
+    this.#written += this.#gathered;
+    this.#gathered = 0;
   }
 
-  /** Writes the rest and the index, closes the pack; returns the committed entries. */
-  finish(): Array<[key: string, offset: number, length: number]> {
+  /** Writes the rest and the index; returns the entries with their offsets. */
+  finish(sync: boolean): Array<[key: string, offset: number, length: number]> {
     this.flushWrites();
-    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#gather = undefined;
+    const packFd = this.#fd!;
     this.#fd = undefined;
     const idx = encodePackIndex(this.#entries);
     this.name = createHash('sha256').update(idx).digest('hex');
-    let fd: number;
+    let idxFd: number;
     try {
-      fd = openSync(this.tmpIdx, 'wx', 0o644);
+      idxFd = openSync(this.tmpIdx, 'wx', 0o644);
     } catch (e) {
+      closeSync(packFd);
       throw fromFsError(e, this.tmpIdx, 'create');
     }
     try {
-      for (let done = 0; done < idx.length; ) done += writeSync(fd, idx, done, idx.length - done);
+      for (let done = 0; done < idx.length; ) done += writeSync(idxFd, idx, done, idx.length - done);
     } catch (e) {
+      closeSync(packFd);
+      closeSync(idxFd);
       throw fromFsError(e, this.tmpIdx, 'write');
-    } finally {
-      closeSync(fd);
+    }
+    if (sync) {
+      this.synced = Promise.all([syncAndClose(packFd, this.tmpPack), syncAndClose(idxFd, this.tmpIdx)]).then(() => {});
+      this.synced.catch(() => {}); // awaited by the batch commit; never unhandled meanwhile
+    } else {
+      closeSync(packFd);
+      closeSync(idxFd);
     }
     let offset = 0;
     return this.#entries.map(([key, length]) => {
@@ -384,6 +387,15 @@ export class PackDraft {
       }
       this.#fd = undefined;
     }
-    this.#pending = [];
+    this.#gather = undefined;
   }
+}
+
+/** fdatasync on the libuv pool, then close; rejects with the sync error (fatal for the caller). */
+function syncAndClose(fd: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fdatasync(fd, (err) => {
+      close(fd, () => (err ? reject(Object.assign(err, { path })) : resolve()));
+    });
+  });
 }

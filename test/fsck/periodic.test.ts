@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/repo.js';
+import { assertStoreConsistent, flipChunkByte, readPacks } from '../helpers/store.js';
 import { s3Config } from '../s3/s3-config.js';
 import { inSample } from '../../src/check/selection.js';
 import {
@@ -272,6 +273,42 @@ describe('--repair-from', () => {
     const after = await fsckJson(fx, target);
     expect(after.code).toBe(0);
     expect(codes(after.report)).toEqual([]);
+  });
+
+  it('repairs damage inside packs: a flipped byte in a pack file, and a damaged pack index', async () => {
+    const { fx, target } = await local();
+    const remote = await tempDir('mlstore-fsck-good-');
+    await ok(['remote', 'add', 'backup', remote], fx.dir);
+    await ok(['push', 'backup', '--all'], fx.dir);
+    const packs = await readPacks(fx.dir);
+    expect(packs.size).toBeGreaterThanOrEqual(2); // one per add: v1's chunks, v2's new ones
+    // v2's pack (e.bin's chunks) gets a damaged index; a chunk of a.bin, in v1's pack, a flipped bit
+    const [eChunk] = fx.files.get('data/e.bin')!.chunks[0]!;
+    const [damagedPack] = [...packs].find(([, entries]) => entries.some(([id]) => id === eChunk))!;
+    const lost = packs.get(damagedPack)!.map(([id]) => id);
+    const [flipped] = fx.files.get('data/a.bin')!.chunks[1]!;
+    expect(lost).not.toContain(flipped);
+    await flipChunkByte(fx.dir, flipped);
+    const idxPath = join(fx.dir, '.mlstore', 'packs', `${damagedPack}.idx`);
+    const idx = await readFile(idxPath);
+    await writeFile(idxPath, Buffer.concat([idx, Buffer.from('x')]));
+
+    const before = await fsckJson(fx, target);
+    expect(before.code).toBe(1);
+    expect(problem(before.report, 'DAMAGED_PACK', null).key).toBe(`packs/${damagedPack}.idx`);
+    expect(problem(before.report, 'HASH_MISMATCH', flipped)).toBeTruthy();
+    for (const id of lost) expect(problem(before.report, 'MISSING_OBJECT', id)).toBeTruthy();
+
+    const repaired = await fsckJson(fx, target, ['--repair-from', 'backup']);
+    expect(repaired.code, JSON.stringify(repaired.report.repairs)).toBe(0);
+    const actions = new Map(repaired.report.repairs.map((r) => [r.id, r.action]));
+    expect(actions.get(`packs/${damagedPack}.idx`)).toBe('quarantined');
+    expect(actions.get(flipped)).toBe('replaced');
+    for (const id of lost) expect(actions.get(id)).toBe('restored');
+    const quarantined = await readdir(join(fx.dir, '.mlstore', 'quarantine', 'packs'));
+    expect(quarantined.sort()).toEqual([expect.stringMatching(new RegExp(`^${damagedPack}\\..*\\.idx$`)), expect.stringMatching(new RegExp(`^${damagedPack}\\..*\\.pack$`))]);
+    expect(codes((await fsckJson(fx, target)).report)).toEqual([]);
+    await assertStoreConsistent(fx.dir); // the independent checker agrees, packs included
   });
 
   it('repairs a remote from another remote, quarantining on the damaged remote', async () => {
