@@ -4,6 +4,7 @@
  * and refused together (LOCAL_CHANGES) before a single byte is written, unless `force`.
  * "Local change" means the workspace differs from the commit HEAD points at (the baseline).
  */
+import { lstatSync, type Stats } from 'node:fs';
 import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
@@ -11,7 +12,7 @@ import type { FileEntry } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { FlatTree } from '../repository/tree-walk.js';
 import { snapshotWorkspace } from './snapshot.js';
-import { materializeFile, ensureParentDirs } from './materialize.js';
+import { materializeContext, materializeFile, ensureParentDirs } from './materialize.js';
 import { isUnder, parentOf, toFsPath } from './paths.js';
 import { mkdir } from 'node:fs/promises';
 
@@ -88,8 +89,10 @@ export async function checkoutFiles(
 
   // A directory standing where the version has a file must hold nothing but files being removed.
   const removing = new Set(toRemove);
+  const dirsInTheWay: string[] = [];
   for (const [path] of toWrite) {
-    if (current.has(path)) continue;
+    if (current.has(path) || !lstatQuiet(toFsPath(repo.root, path))?.isDirectory()) continue;
+    dirsInTheWay.push(path);
     const blockers = await blockersIn(repo.root, path, removing);
     if (blockers.length > 0) {
       throw new MlstoreError('LOCAL_CHANGES', `${path} is a directory holding files mlstore does not track (${blockers.slice(0, 3).join(', ')}${blockers.length > 3 ? ', …' : ''}), where the version has a file`, {
@@ -114,14 +117,17 @@ export async function checkoutFiles(
   }
   // Directories emptied by the removals go before the writes: one may stand where a file goes.
   await removeEmptyDirs(repo.root, toRemove, new Set(target.dirs));
-  for (const [path] of toWrite) if (!current.has(path)) await removeEmptyTree(toFsPath(repo.root, path));
+  for (const path of dirsInTheWay) await removeEmptyTree(toFsPath(repo.root, path));
   let bytesWritten = 0;
   let done = 0;
+  const ctx = materializeContext();
   for (const [path, entry] of toWrite) {
     throwIfAborted(signal);
-    await materializeFile(repo, path, entry, signal);
+    await materializeFile(repo, path, entry, signal, ctx);
     bytesWritten += entry.size;
     repo.env.progress?.({ phase: 'checking out', done: ++done, total: toWrite.length, bytes: bytesWritten });
+    // small files are read and written without I/O callbacks: let Ctrl-C (and progress) through
+    if (done % 256 === 0) await new Promise<void>((r) => setImmediate(r));
   }
   for (const dir of target.dirs.filter((d) => d !== '' && inScope(d))) {
     await ensureParentDirs(repo.root, `${dir}/x`);
@@ -147,7 +153,7 @@ async function removeEmptyDirs(root: string, removed: readonly string[], keep: R
 
 /** What inside `path` (if it is a real directory) would survive the removals: files not being removed, symlinks, special files. */
 async function blockersIn(root: string, path: string, removing: ReadonlySet<string>): Promise<string[]> {
-  const st = await lstat(toFsPath(root, path)).catch(() => undefined);
+  const st = lstatQuiet(toFsPath(root, path));
   if (!st?.isDirectory()) return [];
   const out: string[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -163,8 +169,17 @@ async function blockersIn(root: string, path: string, removing: ReadonlySet<stri
 
 /** Removes a tree of empty directories (only empty ones; anything else makes the rmdir fail harmlessly). */
 async function removeEmptyTree(fsPath: string): Promise<void> {
-  const st = await lstat(fsPath).catch(() => undefined);
+  const st = lstatQuiet(fsPath);
   if (!st?.isDirectory()) return;
   for (const ent of await readdir(fsPath, { withFileTypes: true })) if (ent.isDirectory()) await removeEmptyTree(join(fsPath, ent.name));
   await rmdir(fsPath).catch(() => {});
+}
+
+/** lstat that answers undefined for anything unreadable (absent, a file in the path …). */
+function lstatQuiet(fsPath: string): Stats | undefined {
+  try {
+    return lstatSync(fsPath, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
