@@ -3,7 +3,8 @@
 //   npm run build && node bench/add.mjs [--gib 2] [--small 20000] [--rss-gib 4] [--versions 3] [--seed 1] [--no-prefill] [--keep]
 // W1  add one big incompressible file          vs  openssl dgst -sha256 on the same file, and vs
 //     dd conv=fsync of it (what writing those bytes durably costs on this disk)
-// W2  add 20,000 files of 1–16 KiB in 100 dirs vs  cp -r of the same tree; then status/add unchanged
+// W2  add 20,000 files of 1–16 KiB in 100 dirs vs  cp -r of the same tree; then status/add unchanged,
+//     and a checkout of them all (vs cp -r)
 // W3  v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended): new bytes stored vs bytes changed;
 //     repeated --versions times (v2 from v1, v3 from v2, …) with seeded positions (--seed)
 // W5  checkout of the big file                 vs  cp of it
@@ -82,6 +83,7 @@ const row = (label, secs, extra) => console.log(`${label.padEnd(44)} ${secs.toFi
 const storeBytes = (dir) => {
   let n = 0;
   const walk = (d) => {
+    if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
@@ -132,7 +134,7 @@ try {
   console.log(`W3 v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended = 80 MiB changed), ${VERSIONS} versions, seed ${opt('seed', 1)}`);
   const ratios = [];
   for (let v = 2; v <= VERSIONS + 1; v++) {
-    const before = storeBytes(join(repo, '.mlstore', 'objects'));
+    const before = storeBytes(join(repo, '.mlstore', 'objects')) + storeBytes(join(repo, '.mlstore', 'packs'));
     const current = statSync(big).size;
     const fd = openSync(big, 'r+');
     for (let i = 0; i < 16; i++) writeSync(fd, randomBytes(1 << 20), 0, 1 << 20, Math.floor(random() * (current - (1 << 20))));
@@ -142,7 +144,7 @@ try {
     closeSync(appendFd);
     const [tV] = time(() => mls(repo, 'add', 'data'));
     mls(repo, 'commit', '-m', `v${v}`);
-    const added = storeBytes(join(repo, '.mlstore', 'objects')) - before;
+    const added = storeBytes(join(repo, '.mlstore', 'objects')) + storeBytes(join(repo, '.mlstore', 'packs')) - before;
     ratios.push(added / changed);
     row(`  mlstore add v${v}`, tV, `new bytes stored ${(added / 2 ** 20).toFixed(1)} MiB = ${(added / changed).toFixed(2)}× the changed bytes`);
   }
@@ -180,6 +182,9 @@ try {
   const [tCommit] = time(() => mls(srepo, 'commit', '-m', 'small'));
   const [tStatus] = time(() => mls(srepo, 'status', '--json'));
   const [tReadd] = time(() => mls(srepo, 'add', 'data'));
+  rmSync(join(srepo, 'data'), { recursive: true });
+  sh('sync', []);
+  const [tSmallCheckout] = time(() => mls(srepo, 'checkout', '-f', 'HEAD'));
   console.log(`W2 ${SMALL} files of 1–16 KiB in 100 dirs`);
   row('  cp -r (baseline)', tCpR, `${Math.round(SMALL / tCpR)} files/s`);
   row('  cp -r + sync --file-system (durable copy)', tCpRSync, `${Math.round(SMALL / tCpRSync)} files/s`);
@@ -187,6 +192,7 @@ try {
   row('  mlstore commit (after add)', tCommit, '');
   row('  mlstore status, nothing changed', tStatus, '(target < 1 s)');
   row('  mlstore add again, nothing changed', tReadd, '(target < 1 s)');
+  row('  mlstore checkout of all of them', tSmallCheckout, `${Math.round(SMALL / tSmallCheckout)} files/s = ${(tCpR / tSmallCheckout).toFixed(2)}× cp -r`);
   rmSync(srepo, { recursive: true, force: true });
 
   // ---- RSS of add on a large file
