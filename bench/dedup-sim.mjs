@@ -199,20 +199,37 @@ function union(intervals) {
   return out;
 }
 
-/** New bytes of v2: its chunks that touch changed bytes or are not a v1 chunk at the same place. */
+/**
+ * New bytes of v2: its chunks that touch changed bytes or are not a v1 chunk at the same place.
+ * Also, for each run of new chunks around exactly one 1 MiB overwrite, what the run costs on the
+ * left (the rest of the chunk the overwrite starts in) and on the right (until the chains merge).
+ */
 function freshBytes(cuts1, cuts2, changed) {
   const v1 = new Map();
   let p = 0;
   for (const c of cuts1) (v1.set(p, c), (p = c));
   let fresh = 0, k = 0;
+  const runs = [];
   p = 0;
   for (const c of cuts2) {
     while (k < changed.length && changed[k][1] <= p) k++;
     const touches = k < changed.length && changed[k][0] < c;
-    if (touches || v1.get(p) !== c) fresh += c - p;
+    if (touches || v1.get(p) !== c) {
+      fresh += c - p;
+      const last = runs[runs.length - 1];
+      if (last && last[1] === p) last[1] = c;
+      else runs.push([p, c]);
+    }
     p = c;
   }
-  return fresh;
+  const sides = [];
+  for (const [rs, re] of runs) {
+    const inside = changed.filter(([a, b]) => a < re && b > rs);
+    if (inside.length === 1 && inside[0][1] - inside[0][0] === MiB && inside[0][1] < cuts2[cuts2.length - 1]) {
+      sides.push([inside[0][0] - rs, re - inside[0][1]]);
+    }
+  }
+  return { fresh, sides };
 }
 
 /** Where a trial's overwrites start: `n` uniform positions in [0, size1 − 1 MiB), as bench/add.mjs. */
@@ -253,7 +270,7 @@ const stats = (xs) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
   const sorted = [...xs].sort((a, b) => a - b);
-  return { mean, sd, max: sorted[sorted.length - 1], p95: sorted[Math.floor(0.95 * (sorted.length - 1))] };
+  return { mean, sd, max: sorted[sorted.length - 1], p95: sorted[Math.floor(0.95 * (sorted.length - 1))], over: xs.filter((x) => x > 1.4).length / xs.length };
 };
 
 // --check: the shortcut against real chunk ids on a small file, and the cut rule against dist.
@@ -280,12 +297,12 @@ function check() {
       // overwrites close together too, so that overlapping and near-adjacent ones are covered
       const at = [...positions(size1, 4, 1000 + t), 5 * MiB, 5 * MiB + 100, 7 * MiB + 10, 8 * MiB + 20];
       const trial = makeTrial(v1, size1, at, append);
-      const [shortcut] = trialFresh(base, trial);
+      const [{ fresh: shortcut }] = trialFresh(base, trial);
       // the same trial through the main path: v1 streamed, only the context bytes kept
       const streamed = scanRandomV1(size1, [v.masks], union(contextRanges(size1, at)), (buf, off) => v1b.copy(buf, 0, off, off + buf.length));
       const partial = (off, len) => fromPieces(streamed.saved, off, len);
       const again = { ...trial, v2: new Version(partial, size1, trial.v2.append, trial.v2.size, trial.v2.overwrites) };
-      const [viaPieces] = trialFresh({ variants: [{ ...v, cand: streamed.cands[0], cuts1 }] }, again);
+      const [{ fresh: viaPieces }] = trialFresh({ variants: [{ ...v, cand: streamed.cands[0], cuts1 }] }, again);
       // the real thing: all of v2, every chunk hashed (the append tail made in full)
       const v2b = Buffer.concat([v1b, trial.v2.append, randomBytes(append - trial.v2.append.length)]);
       for (const w of trial.v2.overwrites) w.bytes.copy(v2b, w.at);
@@ -314,6 +331,7 @@ if (flag('check')) {
   console.log(`# v1 ${size1 / MiB} MiB; v2: ${nOverwrites} × 1 MiB overwrites + ${append / MiB} MiB appended = ${changedBytes / MiB} MiB changed`);
   console.log(`# ${bases} random v1 × ${trials} trials each (overwrite positions seeded from ${seed}); min ${MIN / KiB} KiB, max ${MAX / MiB} MiB`);
   const ratios = variants.map(() => []);
+  const sides = variants.map(() => []);
   const lens = variants.map(() => []);
   for (let b = 0; b < bases; b++) {
     const plans = Array.from({ length: trials }, (_, t) => positions(size1, nOverwrites, seed * 1e6 + b * 1e4 + t));
@@ -328,18 +346,22 @@ if (flag('check')) {
     };
     const v1 = (off, len) => fromPieces(saved, off, len);
     for (const at of plans) {
-      trialFresh(base, makeTrial(v1, size1, at, append)).forEach((fresh, i) => ratios[i].push(fresh / changedBytes));
+      trialFresh(base, makeTrial(v1, size1, at, append)).forEach(({ fresh, sides: s }, i) => {
+        ratios[i].push(fresh / changedBytes);
+        sides[i].push(...s);
+      });
     }
     process.stderr.write(`# v1 ${b + 1}/${bases} done\n`);
   }
-  console.log('| variant (strict/loose bits @ normal size) | trials | ratio mean | sd | p95 | max | chunk mean | chunk sd | E[L²]/2E[L] |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| variant (strict/loose bits @ normal size) | trials | ratio mean | sd | p95 | max | > 1.4 | chunk mean | chunk sd | E[L²]/2E[L] | left, right of a lone overwrite (mean) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   variants.forEach((v, i) => {
     const r = stats(ratios[i]);
     const l = stats(lens[i]);
     const resid = lens[i].reduce((a, x) => a + x * x, 0) / lens[i].reduce((a, x) => a + x, 0) / 2;
     const f = (x) => x.toFixed(3);
     const m = (x) => `${(x / MiB).toFixed(3)} MiB`;
-    console.log(`| ${v.name} | ${ratios[i].length} | ${f(r.mean)} | ${f(r.sd)} | ${f(r.p95)} | ${f(r.max)} | ${m(l.mean)} | ${m(l.sd)} | ${m(resid)} |`);
+    const side = (j) => sides[i].reduce((a, x) => a + x[j], 0) / sides[i].length;
+    console.log(`| ${v.name} | ${ratios[i].length} | ${f(r.mean)} | ${f(r.sd)} | ${f(r.p95)} | ${f(r.max)} | ${(100 * r.over).toFixed(1)} % | ${m(l.mean)} | ${m(l.sd)} | ${m(resid)} | ${(side(0) / MiB).toFixed(3)}, ${m(side(1))} |`);
   });
 }
