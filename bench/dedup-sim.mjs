@@ -12,10 +12,10 @@
 // are drawn first so that the 31 bytes around each are kept). Each trial then rescans only the
 // changed regions, walks both cut chains, and counts the v2 chunks that are not a v1 chunk at the
 // same place (with random bytes, equal content means equal place). --check compares that shortcut
-// with real SHA-256 chunk ids on a small file, and the default variant's cuts with dist's chunkBytes.
+// with real SHA-256 chunk ids on a small file, and the legacy and current rules' masks and cuts with dist's.
 // Overwrite and append bytes come from randomBytes, so figures vary slightly from run to run.
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { chunkBytes, findCandidates } from '../dist/core/fastcdc.js';
+import { DEFAULT_CHUNK_PARAMS, chunkBytes, cutMasks, findCandidates, legacyCutRule } from '../dist/core/fastcdc.js';
 import { arg, flag, opt } from './args.mjs';
 
 const KiB = 1024, MiB = 1 << 20;
@@ -40,9 +40,10 @@ function variant(name, s, l, normal) {
 }
 const K = (n) => n * KiB;
 const VARIANTS = [
-  variant('L2 22/18 @1M (mlstore v1)', 22, 18, MiB),
-  variant('L1 21/19 @1M', 21, 19, MiB),
-  variant('L0 20 (old sim level 0)', 20, 20, MiB),
+  variant('22/18@1024 (legacy rule: level 2, normal size = avg)', 22, 18, MiB),
+  variant('21/19@640 (current rule: level 1, normal size (min+avg)/2)', 21, 19, K(640)),
+  variant('21/19@1024 (level 1, normal size = avg)', 21, 19, MiB),
+  variant('20/20 (level 0)', 20, 20, MiB),
 ];
 const byName = new Map(VARIANTS.map((v) => [v.name, v]));
 
@@ -279,10 +280,14 @@ function check() {
   const v1b = randomBytes(size1);
   const v1 = (off, len) => v1b.subarray(off, off + len);
   const whole = new Version(v1, size1, Buffer.alloc(0), size1, []);
-  const def = VARIANTS[0];
-  const ref = chunkBytes(v1b);
-  const mine = cuts(scan(whole, 0, size1, [def.masks])[0], size1, def.normal);
-  console.log(`cut rule vs dist chunkBytes on ${size1 / MiB} MiB: ${JSON.stringify(ref) === JSON.stringify(mine) ? 'same' : 'DIFFERENT'} (${ref.length} cuts)`);
+  // the simulator's masks and cut rule are dist's, for the legacy and the current rule
+  for (const [v, params] of [[VARIANTS[0], { ...DEFAULT_CHUNK_PARAMS, ...legacyCutRule(MiB) }], [VARIANTS[1], DEFAULT_CHUNK_PARAMS]]) {
+    const m = cutMasks(params);
+    const ref = chunkBytes(v1b, params);
+    const mine = cuts(scan(whole, 0, size1, [v.masks])[0], size1, v.normal);
+    const same = m.strict === v.masks.strict && m.loose === v.masks.loose && JSON.stringify(ref) === JSON.stringify(mine);
+    console.log(`${v.name}: masks and cuts vs dist on ${size1 / MiB} MiB: ${same ? 'same' : 'DIFFERENT'} (${ref.length} cuts)`);
+  }
   const ids = (b, cs) => {
     const m = new Map();
     let p = 0;
