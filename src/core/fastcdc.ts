@@ -1,5 +1,6 @@
 /**
  * FastCDC content-defined chunking, mlstore format v1 (docs/chunking.md is the normative text).
+ * The cut rule (normalization level, normal size) is a per-repository parameter like the sizes.
  *
  * The cut test is *position-local*: the gear hash at byte x depends only on the 32 bytes ending
  * at x (bytes before the start of the stream count as absent). A worker can therefore scan any
@@ -20,37 +21,66 @@ export interface ChunkParams {
   readonly avg: number;
   /** Largest chunk: a cut is forced at p + max. */
   readonly max: number;
+  /** Normalization level L: the strict mask has log2(avg) + L bits, the loose one log2(avg) − L. */
+  readonly normalization: number;
+  /** Chunk length from which the loose mask replaces the strict one ("normal size"). */
+  readonly normalSize: number;
+}
+
+/**
+ * The cut rule of new repositories: level 1, normal size halfway between min and avg. Measured
+ * (docs/chunking.md) to resynchronise after an edit much sooner than level 2 at normal size = avg,
+ * while the real mean chunk stays ≈ avg.
+ */
+export function currentCutRule(min: number, avg: number): Pick<ChunkParams, 'normalization' | 'normalSize'> {
+  return { normalization: 1, normalSize: Math.floor((min + avg) / 2) };
+}
+
+/** The rule of repositories whose config records none (mlstore before the rule was recorded). */
+export function legacyCutRule(avg: number): Pick<ChunkParams, 'normalization' | 'normalSize'> {
+  return { normalization: 2, normalSize: avg };
 }
 
 export const DEFAULT_CHUNK_PARAMS: ChunkParams = Object.freeze({
   min: 256 * 1024,
   avg: 1024 * 1024,
   max: 4 * 1024 * 1024,
+  ...currentCutRule(256 * 1024, 1024 * 1024),
 });
 
 export const MIN_CHUNK_LIMIT = 64;
 export const MAX_CHUNK_LIMIT = 64 * 1024 * 1024;
+export const MAX_NORMALIZATION = 3;
 
 /** Bytes of context the gear hash needs before the first position a scanner reports. */
 export const GEAR_WINDOW = 32;
 
-/** Throws BAD_CONFIG unless 64 ≤ min < avg < max ≤ 64 MiB, all integers, avg a power of two. */
+/**
+ * Completes and checks chunking parameters. Missing sizes take the defaults; a missing rule takes
+ * `currentCutRule(min, avg)` (a repository config without a rule means the legacy one instead:
+ * config.ts maps that). Throws BAD_CONFIG unless 64 ≤ min < avg < max ≤ 64 MiB, all integers, avg a
+ * power of two, 0 ≤ normalization ≤ 3 and min ≤ normalSize ≤ max.
+ */
 export function validateChunkParams(params: Partial<ChunkParams> = {}): ChunkParams {
-  const p = { ...DEFAULT_CHUNK_PARAMS, ...params };
+  const min = params.min ?? DEFAULT_CHUNK_PARAMS.min;
+  const avg = params.avg ?? DEFAULT_CHUNK_PARAMS.avg;
+  const p = { min, avg, max: DEFAULT_CHUNK_PARAMS.max, ...currentCutRule(min, avg), ...params };
   const bad = (why: string): never => {
     throw new MlstoreError('BAD_CONFIG', `Invalid chunking parameters: ${why}`, {
-      details: { min: p.min, avg: p.avg, max: p.max },
-      hint: `Use integers with ${MIN_CHUNK_LIMIT} ≤ min < avg < max ≤ ${MAX_CHUNK_LIMIT} and avg a power of two.`,
+      details: { min: p.min, avg: p.avg, max: p.max, normalization: p.normalization, normalSize: p.normalSize },
+      hint: `Use integers with ${MIN_CHUNK_LIMIT} ≤ min < avg < max ≤ ${MAX_CHUNK_LIMIT}, avg a power of two, normalization 0…${MAX_NORMALIZATION} and min ≤ normalSize ≤ max.`,
     });
   };
-  for (const k of ['min', 'avg', 'max'] as const) {
+  for (const k of ['min', 'avg', 'max', 'normalization', 'normalSize'] as const) {
     if (!Number.isSafeInteger(p[k])) bad(`${k} must be an integer`);
   }
   if (p.min < MIN_CHUNK_LIMIT) bad(`min must be at least ${MIN_CHUNK_LIMIT}`);
   if (p.max > MAX_CHUNK_LIMIT) bad(`max must be at most ${MAX_CHUNK_LIMIT}`);
   if (!(p.min < p.avg && p.avg < p.max)) bad('need min < avg < max');
   if ((p.avg & (p.avg - 1)) !== 0) bad('avg must be a power of two');
-  return Object.freeze({ min: p.min, avg: p.avg, max: p.max });
+  if (p.normalization < 0 || p.normalization > MAX_NORMALIZATION) bad(`normalization must be 0…${MAX_NORMALIZATION}`);
+  if (p.normalSize < p.min || p.normalSize > p.max) bad('need min ≤ normalSize ≤ max');
+  return Object.freeze({ min: p.min, avg: p.avg, max: p.max, normalization: p.normalization, normalSize: p.normalSize });
 }
 
 /**
@@ -66,9 +96,9 @@ export const GEAR: Int32Array = (() => {
 })();
 
 export interface CutMasks {
-  /** log2(avg) + 2 bits: used for chunk lengths in [min, avg). */
+  /** log2(avg) + L bits: used for chunk lengths in [min, normalSize). */
   readonly strict: number;
-  /** log2(avg) - 2 bits, a subset of `strict`: used for lengths in [avg, max). */
+  /** log2(avg) − L bits, a subset of `strict`: used for lengths in [normalSize, max). */
   readonly loose: number;
 }
 
@@ -79,12 +109,15 @@ function spreadMask(k: number): number {
   return m | 0;
 }
 
-/** Normalized chunking, level 2. Loose = strict without its 4 lowest bits, so loose ⊂ strict. */
-export function cutMasks(params: ChunkParams): CutMasks {
+/**
+ * Normalized chunking, level L: strict = spread(log2(avg) + L), loose = strict without its 2L
+ * lowest set bits, so loose ⊂ strict (the scanner relies on it: it tests strict only on loose hits).
+ */
+export function cutMasks(params: Pick<ChunkParams, 'avg' | 'normalization'>): CutMasks {
   const n = Math.round(Math.log2(params.avg));
-  const strict = spreadMask(n + 2);
+  const strict = spreadMask(n + params.normalization);
   let loose = strict;
-  for (let i = 0; i < 4; i++) loose &= loose - 1; // clears the lowest set bit
+  for (let i = 0; i < 2 * params.normalization; i++) loose &= loose - 1; // clears the lowest set bit
   return { strict, loose: loose | 0 };
 }
 
@@ -167,8 +200,8 @@ function record(out: Candidates, hash: number, strictMask: number, cut: number):
 
 /**
  * Turns candidates, pushed in file order, into cut offsets. From a cut p the next cut is the
- * first strict candidate in [p+min, p+avg), else the first loose one in [p+avg, p+max), else
- * p+max, else the end of the file.
+ * first strict candidate in [p+min, p+normalSize), else the first loose one in
+ * [p+normalSize, p+max), else p+max, else the end of the file.
  */
 export class CutResolver {
   private readonly params: ChunkParams;
@@ -211,7 +244,7 @@ export class CutResolver {
   }
 
   private resolve(final: boolean): number[] {
-    const { min, avg, max } = this.params;
+    const { min, normalSize, max } = this.params;
     const cuts: number[] = [];
     const loose = this.loose;
     const strict = this.strict;
@@ -220,12 +253,12 @@ export class CutResolver {
       while (this.si < strict.length && strict[this.si]! < p + min) this.si++;
       const s = strict[this.si];
       let cut = -1;
-      if (s !== undefined && s < p + avg) {
+      if (s !== undefined && s < p + normalSize) {
         cut = s;
-      } else if (!final && this.scanned < p + avg - 1) {
-        break; // a strict candidate below p+avg may still come
+      } else if (!final && this.scanned < p + normalSize - 1) {
+        break; // a strict candidate below p+normalSize may still come
       } else {
-        while (this.li < loose.length && loose[this.li]! < p + avg) this.li++;
+        while (this.li < loose.length && loose[this.li]! < p + normalSize) this.li++;
         const l = loose[this.li];
         if (l !== undefined && l < p + max) cut = l;
         else if (p + max <= this.scanned) cut = p + max;
@@ -269,7 +302,7 @@ export class Chunker {
   }
 
   push(bytes: Uint8Array): number[] {
-    const { min, avg, max } = this.params;
+    const { min, normalSize, max } = this.params;
     const { strict: mS, loose: mL } = this.masks;
     const g = GEAR;
     const cuts: number[] = [];
@@ -290,8 +323,8 @@ export class Chunker {
       const len = x + 1 - p;
       if (
         len === max ||
-        (len >= min && len < avg && (h & mS) === 0) ||
-        (len >= avg && (h & mL) === 0)
+        (len >= min && len < normalSize && (h & mS) === 0) ||
+        (len >= normalSize && (h & mL) === 0)
       ) {
         cuts.push(x + 1);
         p = x + 1;

@@ -1,17 +1,19 @@
 /**
  * `.mlstore/config.json`: the format version, the chunking parameters (recorded so every later
  * add cuts files the same way, which is what makes versions deduplicate) and named remotes.
+ *
+ * The cut rule (`normalization`, `normalSize`) was added to `chunking` after the first
+ * repositories were made: a config without it means the rule those repositories were cut with
+ * (`legacyCutRule`), so their next versions still deduplicate against what is stored. New
+ * repositories record theirs explicitly.
  */
 import { readFile } from 'node:fs/promises';
+import { legacyCutRule, type ChunkParams } from '../core/fastcdc.js';
 import { MlstoreError, fromFsError } from '../errors.js';
 import { READABLE_FORMATS } from './layout.js';
 import { writeFileAtomic } from './atomic-file.js';
 
-export interface ChunkingConfig {
-  min: number;
-  avg: number;
-  max: number;
-}
+export type ChunkingConfig = { -readonly [K in keyof ChunkParams]: ChunkParams[K] };
 
 export interface RemoteConfig {
   url: string;
@@ -24,8 +26,6 @@ export interface RepoConfig {
   chunking: ChunkingConfig;
   remotes: Record<string, RemoteConfig>;
 }
-
-export const DEFAULT_CHUNKING: ChunkingConfig = { min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 };
 
 export async function readConfig(path: string): Promise<RepoConfig> {
   let text: string;
@@ -52,13 +52,23 @@ export function validateConfig(raw: unknown, path: string): RepoConfig {
       hint: 'Upgrade mlstore to read this repository.',
     });
   }
-  const ch = c.chunking;
-  if (!ch || ![ch.min, ch.avg, ch.max].every((n) => Number.isSafeInteger(n) && n > 0) || !(ch.min < ch.avg && ch.avg < ch.max)) {
+  const ch = c.chunking as Partial<Record<keyof ChunkingConfig, unknown>> | undefined;
+  const int = (n: unknown): n is number => Number.isSafeInteger(n);
+  if (!ch || !int(ch.min) || !int(ch.avg) || !int(ch.max) || !(0 < ch.min && ch.min < ch.avg && ch.avg < ch.max)) {
     throw bad('chunking must have integers min < avg < max');
   }
+  if (ch.normalization === undefined && ch.normalSize === undefined) {
+    return { format: c.format, chunking: { min: ch.min, avg: ch.avg, max: ch.max, ...legacyCutRule(ch.avg) }, remotes: remotesOf(c, bad) };
+  }
+  if (!int(ch.normalization) || !int(ch.normalSize)) throw bad('chunking must have integers normalization and normalSize, or neither');
+  const chunking = { min: ch.min, avg: ch.avg, max: ch.max, normalization: ch.normalization, normalSize: ch.normalSize };
+  return { format: c.format, chunking, remotes: remotesOf(c, bad) };
+}
+
+function remotesOf(c: Partial<RepoConfig>, bad: (why: string) => MlstoreError): Record<string, RemoteConfig> {
   const remotes = c.remotes ?? {};
   if (typeof remotes !== 'object') throw bad('remotes must be an object');
-  return { format: c.format, chunking: { min: ch.min, avg: ch.avg, max: ch.max }, remotes };
+  return remotes;
 }
 
 export async function writeConfig(path: string, config: RepoConfig): Promise<void> {

@@ -13,7 +13,7 @@ import { validateChunkParams } from '../core/fastcdc.js';
 import { ObjectStore } from './object-store.js';
 import { RefStore } from './refs.js';
 import { readHead, writeHead, type Head } from './head.js';
-import { readConfig, writeConfig, DEFAULT_CHUNKING, type ChunkingConfig, type RepoConfig } from './config.js';
+import { readConfig, writeConfig, type ChunkingConfig, type RepoConfig } from './config.js';
 import { IndexDb } from './index-db.js';
 import { RepoLock } from './lock.js';
 import { resolveRev } from './rev-parse.js';
@@ -54,8 +54,9 @@ export class Repository {
     if (await exists(join(dir, 'config.json'))) {
       throw new MlstoreError('ALREADY_EXISTS', `${root} is already an mlstore repository`, { details: { root } });
     }
-    const config: RepoConfig = { format: FORMAT_VERSION, chunking: { ...DEFAULT_CHUNKING, ...options.chunking }, remotes: {} };
-    validateChunkParams(config.chunking);
+    // the defaults, completed with the current cut rule, are written out in full: a config that
+    // names no rule means the legacy one (config.ts)
+    const config: RepoConfig = { format: FORMAT_VERSION, chunking: { ...validateChunkParams(options.chunking) }, remotes: {} };
     try {
       await mkdir(join(dir, 'tmp'), { recursive: true });
     } catch (e) {

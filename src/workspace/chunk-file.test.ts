@@ -4,11 +4,12 @@ import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkBytes, type ChunkParams } from '../core/fastcdc.js';
+import { chunkBytes, legacyCutRule, validateChunkParams, type ChunkParams } from '../core/fastcdc.js';
 import { isMlstoreError } from '../errors.js';
 import { ChunkPool, chunkFile } from './chunk-file.js';
 
-const TINY: ChunkParams = { min: 256, avg: 1024, max: 4096 };
+const TINY: ChunkParams = validateChunkParams({ min: 256, avg: 1024, max: 4096 }); // the current cut rule
+const TINY_LEGACY: ChunkParams = { ...TINY, ...legacyCutRule(TINY.avg) };
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 let dir: string;
@@ -61,6 +62,11 @@ describe('chunkFile (inline pool: the TypeScript source cannot start worker thre
   });
   it.each([32, 1000, 4096, 5003, 65536])('matches across many windows of %i bytes', async (w) => {
     await check(chunkFile, pool, randomBytes(w < 1000 ? 100_003 : 3 * 1024 * 1024 + 17), TINY, w);
+  });
+  it('cuts by the rule in the params: the legacy rule (repositories that record none) too', async () => {
+    const bytes = randomBytes(200_000);
+    expect(expected(bytes, TINY_LEGACY)).not.toEqual(expected(bytes, TINY)); // else this test proves nothing
+    await check(chunkFile, pool, bytes, TINY_LEGACY, 5003);
   });
   it('handles runs of zeros (forced cuts at max) across windows', async () => {
     const bytes = randomBytes(300_000);
@@ -141,7 +147,7 @@ describe('chunkFile (inline pool: the TypeScript source cannot start worker thre
   it('IO_ERROR for a missing file, BAD_CONFIG for bad params', async () => {
     const e1 = await chunkFile(join(dir, 'nope'), TINY, { pool, onChunk: async () => {} }).catch((e) => e);
     expect(isMlstoreError(e1, 'IO_ERROR')).toBe(true);
-    const e2 = await chunkFile(join(dir, 'nope'), { min: 1, avg: 2, max: 3 }, { pool, onChunk: async () => {} }).catch((e) => e);
+    const e2 = await chunkFile(join(dir, 'nope'), { ...TINY, min: 1, avg: 2, max: 3 }, { pool, onChunk: async () => {} }).catch((e) => e);
     expect(isMlstoreError(e2, 'BAD_CONFIG')).toBe(true);
   });
 });
@@ -169,6 +175,7 @@ describe('chunkFile with real worker threads (these files compiled by tsc into a
       for (const n of SIZES) await check(impl!.chunkFile, pool, randomBytes(n), TINY);
       const bytes = randomBytes(4 * 1024 * 1024 + 3);
       for (const w of [4096, 65537, undefined]) await check(impl!.chunkFile, pool, bytes, TINY, w);
+      await check(impl!.chunkFile, pool, bytes, TINY_LEGACY, 65537); // the rule reaches the threads' masks
     } finally {
       await pool.close();
     }
