@@ -4,11 +4,11 @@
 //   npx tsc -p tsconfig.build.json && node bench/dedup-cli.mjs [--gib 2] [--versions 3] [--seed 1] [--keep]
 // v1 = --gib GiB of random bytes; each next version overwrites 16 × 1 MiB at seeded positions
 // (mulberry32, as bench/add.mjs) and appends 64 MiB = 80 MiB changed. After `add` + `commit` of
-// each version, the growth of .mlstore/objects is the bytes stored; ratio = stored / 80 MiB.
+// each version, the growth of .mlstore/objects and .mlstore/packs is the bytes stored; ratio = stored / 80 MiB.
 // Two repositories share the data file (a hard link): one as `mlstore init` makes it (current
 // rule), one whose config.json has its rule removed (what older repositories have: legacy rule).
 import { spawnSync } from 'node:child_process';
-import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,9 +31,13 @@ const mls = (cwd, ...argv) => {
   if (r.status !== 0) throw new Error(`mlstore ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 };
-const storeBytes = (dir) => {
+/** Bytes of the objects a store holds: loose files under objects/ and packs (small chunks) under packs/. */
+const storeBytes = (store) => {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += statSync(join(e.parentPath ?? e.path, e.name)).size;
+  for (const dir of [join(store, 'objects'), join(store, 'packs')]) {
+    if (!existsSync(dir)) continue;
+    for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += statSync(join(e.parentPath ?? e.path, e.name)).size;
+  }
   return n;
 };
 
@@ -53,7 +57,7 @@ try {
   linkSync(big, join(repos.legacy, 'data', 'big.bin'));
   for (const r of Object.values(repos)) (mls(r, 'add', 'data'), mls(r, 'commit', '-m', 'v1'));
 
-  console.log(`# W3 via the CLI: ${GIB} GiB file, ${VERSIONS} versions, seed ${opt('seed', 1)}; ratio = new bytes under .mlstore/objects / 80 MiB changed`);
+  console.log(`# W3 via the CLI: ${GIB} GiB file, ${VERSIONS} versions, seed ${opt('seed', 1)}; ratio = new bytes under .mlstore/objects and packs / 80 MiB changed`);
   const ratios = { current: [], legacy: [] };
   for (let v = 2; v <= VERSIONS + 1; v++) {
     const size = statSync(big).size;
@@ -65,10 +69,10 @@ try {
     closeSync(a);
     const row = [];
     for (const [name, r] of Object.entries(repos)) {
-      const before = storeBytes(join(r, '.mlstore', 'objects'));
+      const before = storeBytes(join(r, '.mlstore'));
       mls(r, 'add', 'data');
       mls(r, 'commit', '-m', `v${v}`);
-      const ratio = (storeBytes(join(r, '.mlstore', 'objects')) - before) / (80 * MiB);
+      const ratio = (storeBytes(join(r, '.mlstore')) - before) / (80 * MiB);
       ratios[name].push(ratio);
       row.push(`${name} ${ratio.toFixed(3)}×`);
     }
