@@ -8,12 +8,15 @@
  *  - the file listing of the last tree status or commit flattened, so `status` does not re-read
  *    and re-decode a whole tree (101 objects for 20,000 files) on every run; `status --verify`
  *    ignores it. Like the stat cache it is trusted by status only, never by checkout or fsck.
+ *    Beside it a digest of the listing's (path, mode, digest) triples, so a status that finds
+ *    the workspace unchanged need not even read the listing (≈ 2 MB for 20,000 files).
  * If the database cannot be opened (held by another process, or damaged), callers get
  * `undefined` and run without a cache; a damaged index is moved aside and rebuilt.
  */
 import { Level } from 'level';
 import { rename } from 'node:fs/promises';
 import type { Logger } from '../env.js';
+import { sha256Stream } from '../core/digest.js';
 import type { FileEntry, FileMode } from '../model/tree.js';
 
 export interface StatKey {
@@ -34,6 +37,7 @@ export interface CachedFile extends StatKey {
 type Db = Level<string, string>;
 
 const TREE_LISTING = 'tree-listing';
+const TREE_LISTING_DIGEST = 'tree-listing-digest';
 /** [path, mode, size, digest, manifest]. */
 type ListedFile = [string, FileMode, number, string, string | null];
 
@@ -99,11 +103,24 @@ export class IndexDb {
     return files;
   }
 
-  /** Saves the files of `treeId` (only the latest tree is kept). */
+  /**
+   * The listingDigest() of the saved listing of `treeId`, or undefined (another tree's, or none:
+   * listings saved before the digest existed have none).
+   */
+  async getTreeListingDigest(treeId: string): Promise<string | undefined> {
+    const raw = await this.db.get(TREE_LISTING_DIGEST);
+    const saved = raw === undefined ? undefined : safeParse<{ tree: string; digest: string }>(raw);
+    return saved?.tree === treeId && typeof saved.digest === 'string' ? saved.digest : undefined;
+  }
+
+  /** Saves the files of `treeId` and the digest of its listing (only the latest tree is kept). */
   async putTreeListing(treeId: string, files: ReadonlyMap<string, FileEntry>): Promise<void> {
     const list: ListedFile[] = [];
     for (const [path, e] of files) list.push([path, e.mode, e.size, e.digest, e.manifest ?? null]);
-    await this.db.put(TREE_LISTING, JSON.stringify({ tree: treeId, files: list }));
+    await this.db.batch([
+      { type: 'put', key: TREE_LISTING, value: JSON.stringify({ tree: treeId, files: list }) },
+      { type: 'put', key: TREE_LISTING_DIGEST, value: JSON.stringify({ tree: treeId, digest: listingDigest(files) }) },
+    ]);
   }
 
   async remoteHas(remote: string, keys: readonly string[]): Promise<boolean[]> {
@@ -159,6 +176,27 @@ export class IndexDb {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/**
+ * SHA-256 of the (path, mode, digest) of every file, in sorted path order: what `status`
+ * compares, so two listings with the same digest have no new, modified or deleted file between
+ * them. Paths cannot contain NUL, which ends each field. A cryptographic digest over a canonical
+ * order, not a sum of per-file hashes: sums of many hashes are easy to make collide.
+ */
+export function listingDigest(files: ReadonlyMap<string, Pick<FileEntry, 'mode' | 'digest'>>): string {
+  const hash = sha256Stream();
+  const paths = [...files.keys()].sort();
+  const BATCH = 1024; // one update per batch: fewer calls into crypto than one per file
+  for (let i = 0; i < paths.length; i += BATCH) {
+    let text = '';
+    for (const path of paths.slice(i, i + BATCH)) {
+      const f = files.get(path)!;
+      text += `${path}\0${f.mode}\0${f.digest}\n`;
+    }
+    hash.update(text);
+  }
+  return hash.digest('hex');
 }
 
 function safeParse<T>(s: string): T | undefined {

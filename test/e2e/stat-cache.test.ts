@@ -153,6 +153,48 @@ describe('e2e stat cache', () => {
     await db2.close();
     expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
   });
+
+  it("a clean status is decided from the digest of HEAD's listing, without reading the listing or the tree", async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a/one.bin': pseudoRandom('one', 3000), 'data/b/two.bin': pseudoRandom('two', 4000), 'data/three.txt': 'three\n' });
+    await settle();
+    expect((await runJson(['add', 'data'], { cwd: repo })).code).toBe(0);
+    expect((await runJson(['commit', '-m', 'v1'], { cwd: repo })).code).toBe(0);
+    const index = join(repo, '.mlstore/index');
+    const { Level } = await import('level');
+    const withDb = async <T>(fn: (db: InstanceType<typeof Level<string, string>>) => Promise<T>): Promise<T> => {
+      const db = new Level<string, string>(index, { valueEncoding: 'utf8' });
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    };
+
+    // the listing is damaged and a tree object hidden: an unchanged workspace is still clean,
+    // so neither was read
+    await withDb((db) => db.put('tree-listing', '{"tree":"garbage'));
+    const metaDir = join(repo, '.mlstore/objects/meta');
+    const trees: string[] = [];
+    for (const fan of await readdir(metaDir)) for (const n of await readdir(join(metaDir, fan))) trees.push(join(metaDir, fan, n));
+    const subtree = await findTreeNaming(trees, '"one.bin"');
+    await rename(subtree, `${subtree}.hidden`);
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: true, read: { files: 0 } });
+
+    // a change does not match the digest: the listing is consulted (damaged, so the tree is read)
+    await rename(`${subtree}.hidden`, subtree);
+    await writeFile(join(repo, 'data/three.txt'), 'changed\n');
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: false, modified: [{ path: 'data/three.txt' }] });
+    await writeFile(join(repo, 'data/three.txt'), 'three\n');
+    await settle();
+
+    // a listing saved without a digest (an older mlstore) gets one from the next status
+    await withDb((db) => db.del('tree-listing-digest'));
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: true });
+    const saved = await withDb((db) => db.get('tree-listing-digest'));
+    expect(JSON.parse(saved!)).toMatchObject({ digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await runJson(['status', '--verify'], { cwd: repo })).json).toMatchObject({ clean: true });
+  });
 });
 
 async function findTreeNaming(paths: string[], needle: string): Promise<string> {
