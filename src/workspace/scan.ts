@@ -10,7 +10,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
-import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import { MlstoreError, fromFsError, isMlstoreError, throwIfAborted } from '../errors.js';
 import { nameProblem } from '../model/name.js';
 import { symlinkAbove, toFsPath } from './paths.js';
 import { fileStatOf, type FileStat } from './file-identity.js';
@@ -61,6 +61,36 @@ export async function scanWorkspace(root: string, trackedRoots: readonly string[
   return result;
 }
 
+/**
+ * The names in directory `path`, each exactly as on disk. Node turns a name that is not UTF-8
+ * into one with U+FFFD, a name that does not exist on disk, and the file would silently drop
+ * out of the version; so a directory with any U+FFFD in a name is listed again as raw bytes and
+ * decoded strictly. (Strings first: listing 20,000 names took 37 ms as strings, 72 ms as Buffers.)
+ */
+function listNames(root: string, path: string): string[] {
+  try {
+    const names = readdirSync(toFsPath(root, path));
+    return names.some((n) => n.includes('\uFFFD')) ? rawNames(root, path) : names;
+  } catch (e) {
+    if (isMlstoreError(e)) throw e;
+    throw fromFsError(e, path, 'list');
+  }
+}
+
+function rawNames(root: string, path: string): string[] {
+  return readdirSync(toFsPath(root, path), { encoding: 'buffer' }).map((bytes) => {
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      const shown = `${path === '' ? '' : `${path}/`}${bytes.toString('utf8')}`;
+      throw new MlstoreError('BAD_NAME', `cannot track ${JSON.stringify(shown)}: its name is not valid UTF-8`, {
+        details: { path: shown, bytes: bytes.toString('hex') },
+        hint: 'Rename the file to a UTF-8 name (e.g. with `convmv`), or move it out of the tracked directory.',
+      });
+    }
+  });
+}
+
 /** Records a non-directory entry; true for a directory, which the caller then visits. */
 function record(path: string, st: BigIntStats, out: ScanResult): boolean {
   if (st.isFile()) out.files.push({ path, stat: fileStatOf(st) });
@@ -74,27 +104,7 @@ async function visit(root: string, path: string, st: BigIntStats, out: ScanResul
   if (!record(path, st, out)) return;
 
   out.dirs.push(path);
-  const names: string[] = [];
-  try {
-    // Raw bytes: Node would turn a name that is not UTF-8 into U+FFFD, a name that does not
-    // exist on disk, and the file would silently drop out of the version.
-    const raw = readdirSync(toFsPath(root, path), { encoding: 'buffer' });
-    for (const bytes of raw) {
-      let name: string;
-      try {
-        name = strictUtf8.decode(bytes);
-      } catch {
-        const shown = `${path === '' ? '' : `${path}/`}${bytes.toString('utf8')}`;
-        throw new MlstoreError('BAD_NAME', `cannot track ${JSON.stringify(shown)}: its name is not valid UTF-8`, {
-          details: { path: shown, bytes: bytes.toString('hex') },
-          hint: 'Rename the file to a UTF-8 name (e.g. with `convmv`), or move it out of the tracked directory.',
-        });
-      }
-      names.push(name);
-    }
-  } catch (e) {
-    throw fromFsError(e, path, 'list');
-  }
+  const names = listNames(root, path);
   names.sort();
   const children: string[] = [];
   for (const name of names) {
