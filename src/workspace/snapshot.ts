@@ -12,7 +12,7 @@ import type { FileEntry, FileMode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { CachedFile } from '../repository/index-db.js';
 import { scanWorkspace, type ScanResult, type Skipped } from './scan.js';
-import { cacheMatches, isCacheable, statKey } from './stat-cache.js';
+import { cacheMatches, isCacheable, statIdentity } from './stat-cache.js';
 import { toFsPath, baseName } from './paths.js';
 import { chunkFile } from './chunk-file.js';
 import { hashFile } from './hash-file.js';
@@ -56,10 +56,13 @@ export async function snapshotWorkspace(repo: Repository, roots: readonly string
 
 async function snapshot(repo: Repository, roots: readonly string[], options: SnapshotOptions, stop: AbortController): Promise<Snapshot> {
   const signal = stop.signal;
-  const opening = repo.index(); // LevelDB opens on its own thread while the scan runs
+  // LevelDB opens and reads the cache on its own thread while the scan runs
+  const opening = repo.index();
+  const reading = options.verify ? undefined : opening.then((index) => index?.getFilesUnder(roots));
+  reading?.catch(() => {}); // observed below; not an unhandled rejection if the scan fails first
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
   const index = await opening;
-  const cached = options.verify || !index ? [] : await index.getFiles(scan.files.map((f) => f.path));
+  const cached = await reading;
 
   const files = new Map<string, FileEntry>();
   const toCache: [string, CachedFile][] = [];
@@ -78,16 +81,16 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
       const { bytes } = readSmallFile(fsPath, file.stat);
       const digest = sha256Hex(bytes);
       if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal);
-      cache = { ...statKey(file.stat), size: bytes.length, digest };
+      cache = { identity: statIdentity(file.stat), size: bytes.length, digest };
       if (options.mode === 'store') cache.stored = { manifest: null };
       files.set(file.path, entryFor(file.path, mode, bytes.length, digest, null));
     } else if (options.mode === 'hash') {
       const { size, digest } = await hashFile(fsPath, { expect: file.stat, ...(signal ? { signal } : {}) });
-      cache = { ...statKey(file.stat), size, digest };
+      cache = { identity: statIdentity(file.stat), size, digest };
       files.set(file.path, entryFor(file.path, mode, size, digest, null));
     } else {
       const manifest = await ingestFile(repo, fsPath, file.stat, signal);
-      cache = { ...statKey(file.stat), digest: manifest.digest, stored: { manifest: manifest.manifestId } };
+      cache = { identity: statIdentity(file.stat), size: manifest.size, digest: manifest.digest, stored: { manifest: manifest.manifestId } };
       files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
     }
     read.files++;
@@ -99,8 +102,8 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
 
   const small: ScanResult['files'] = [];
   const large: ScanResult['files'] = [];
-  scan.files.forEach((file, i) => {
-    const hit = cached[i];
+  scan.files.forEach((file) => {
+    const hit = cached?.get(file.path);
     if (cacheMatches(hit, file.stat) && (options.mode === 'hash' || hit.stored)) {
       files.set(file.path, entryFor(file.path, fileMode(file.stat), hit.size, hit.digest, hit.stored?.manifest ?? null));
       done++;

@@ -8,34 +8,22 @@
  * `--verify` ignores the cache and re-reads everything.
  */
 import type { FileStat } from './file-identity.js';
-import type { CachedFile, StatKey } from '../repository/index-db.js';
+import type { CachedFile } from '../repository/index-db.js';
 
 /** Racy window: a file changed less than this before it was read is not cached. */
 const RACY_WINDOW_MS = 100;
 
-export function statKey(st: FileStat): StatKey {
-  return {
-    size: Number(st.size),
-    mtimeNs: st.mtimeNs.toString(),
-    ctimeNs: st.ctimeNs.toString(),
-    ino: st.ino.toString(),
-    dev: st.dev.toString(),
-    mode: Number(st.mode),
-  };
+/**
+ * What the cache compares, as one string: size, mtime (ns), ctime (ns), inode, device and mode,
+ * each in full (decimal BigInts, no rounding). One string compare per file instead of six
+ * fields keeps an unchanged scan of 20,000 files cheap.
+ */
+export function statIdentity(st: FileStat): string {
+  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
 }
 
 export function cacheMatches(cached: CachedFile | undefined, st: FileStat): cached is CachedFile {
-  if (!cached) return false;
-  const k = statKey(st);
-  return (
-    cached.size === k.size &&
-    cached.mtimeNs === k.mtimeNs &&
-    cached.ctimeNs === k.ctimeNs &&
-    cached.ino === k.ino &&
-    cached.dev === k.dev &&
-    cached.mode === k.mode &&
-    typeof cached.digest === 'string'
-  );
+  return cached !== undefined && cached.identity === statIdentity(st);
 }
 
 /**

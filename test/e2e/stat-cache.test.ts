@@ -6,7 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { IndexDb } from '../../src/repository/index-db.js';
 import { runJson } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent } from '../helpers/store.js';
@@ -52,6 +53,45 @@ describe('e2e stat cache', () => {
     const s3 = await runJson(['status'], { cwd: repo });
     expect(s3.json.read.files).toBe(1);
     expect(s3.json.modified.map((f: { path: string }) => f.path)).toEqual(['data/many/f3.txt']);
+  });
+
+  it('writes the cache entries of files it read, and only those; the other directories keep their values', async () => {
+    const repo = await newRepo();
+    await dataset(repo);
+    const put = vi.spyOn(IndexDb.prototype, 'putFiles');
+    try {
+      await runJson(['add', 'data'], { cwd: repo });
+      const written = () => put.mock.calls.flatMap(([entries]) => entries.map(([path]) => path)).sort();
+      expect(written()).toHaveLength(23);
+      put.mockClear();
+      expect((await runJson(['add', 'data'], { cwd: repo })).json.read.files).toBe(0);
+      expect((await runJson(['status'], { cwd: repo })).json.read.files).toBe(0);
+      expect(written()).toEqual([]);
+
+      const index = join(repo, '.mlstore/index');
+      const groups = async () => {
+        const { Level } = await import('level');
+        const db = new Level<string, string>(index, { valueEncoding: 'utf8' });
+        try {
+          return Object.fromEntries(await db.iterator({ gte: 'stat-dir:', lt: 'stat-dir;' }).all());
+        } finally {
+          await db.close();
+        }
+      };
+      const before = await groups();
+      expect(Object.keys(before).sort()).toEqual(['stat-dir:data', 'stat-dir:data/many']);
+      await writeFile(join(repo, 'data/many/f7.txt'), 'file 7, changed\n');
+      await settle();
+      const a = await runJson(['add', 'data'], { cwd: repo });
+      expect(a.json.read.files).toBe(1);
+      expect(written()).toEqual(['data/many/f7.txt']);
+      const after = await groups();
+      expect(after['stat-dir:data']).toBe(before['stat-dir:data']);
+      expect(after['stat-dir:data/many']).not.toBe(before['stat-dir:data/many']);
+      expect((await runJson(['add', 'data'], { cwd: repo })).json.read.files).toBe(0);
+    } finally {
+      put.mockRestore();
+    }
   });
 
   it('a same-size edit with the old mtime put back (touch -r) is still detected, and so is a replaced inode', async () => {
