@@ -13,11 +13,18 @@ import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { MlstoreError, fromFsError, isMlstoreError, throwIfAborted } from '../errors.js';
 import { nameProblem } from '../model/name.js';
 import { symlinkAbove, toFsPath } from './paths.js';
-import { fileStatOf, type FileStat } from './file-identity.js';
+import { statIdentity } from './stat-cache.js';
 
 export interface ScannedFile {
   path: string;
-  stat: FileStat;
+  /**
+   * statIdentity() of the file's lstat, all the stat cache compares (parseIdentity() gives the
+   * FileStat back): one string per file instead of six BigInts keeps a scan of many files small
+   * for the garbage collector.
+   */
+  identity: string;
+  size: number;
+  mode: number;
 }
 
 export interface Skipped {
@@ -93,7 +100,7 @@ function rawNames(root: string, path: string): string[] {
 
 /** Records a non-directory entry; true for a directory, which the caller then visits. */
 function record(path: string, st: BigIntStats, out: ScanResult): boolean {
-  if (st.isFile()) out.files.push({ path, stat: fileStatOf(st) });
+  if (st.isFile()) out.files.push({ path, identity: statIdentity(st), size: Number(st.size), mode: Number(st.mode) });
   else if (st.isSymbolicLink()) out.skipped.push({ path, reason: 'symlink' });
   else if (!st.isDirectory()) out.skipped.push({ path, reason: 'special' });
   else return true;
