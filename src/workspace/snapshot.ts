@@ -14,7 +14,6 @@ import type { CachedFile } from '../repository/index-db.js';
 import { scanWorkspace, type ScanResult, type Skipped } from './scan.js';
 import { cacheMatches, isCacheable, parseIdentity } from './stat-cache.js';
 import { toFsPath, baseName } from './paths.js';
-import { chunkFile } from './chunk-file.js';
 import { hashFile } from './hash-file.js';
 import { readSmallFile } from './small-file.js';
 import type { FileStat } from './file-identity.js';
@@ -147,6 +146,8 @@ interface Ingested {
 
 /** Chunks one file into the store: chunks first, then its manifest (dependency order). */
 async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, signal?: AbortSignal): Promise<Ingested> {
+  // loaded on first use: the chunker and its worker pool are not needed when nothing large changed
+  const { chunkFile } = await import('./chunk-file.js');
   const result = await chunkFile(fsPath, repo.config.chunking, {
     expect,
     ...(signal ? { signal } : {}),
