@@ -64,9 +64,13 @@ describe('e2e stat cache', () => {
       const written = () => put.mock.calls.flatMap(([entries]) => entries.map(([path]) => path)).sort();
       expect(written()).toHaveLength(23);
       put.mockClear();
+      const trackedFile = join(repo, '.mlstore/tracked.json');
+      const trackedBefore = await stat(trackedFile, { bigint: true });
       expect((await runJson(['add', 'data'], { cwd: repo })).json.read.files).toBe(0);
       expect((await runJson(['status'], { cwd: repo })).json.read.files).toBe(0);
       expect(written()).toEqual([]);
+      const trackedAfter = await stat(trackedFile, { bigint: true });
+      expect([trackedAfter.ino, trackedAfter.mtimeNs]).toEqual([trackedBefore.ino, trackedBefore.mtimeNs]); // not rewritten either
 
       const index = join(repo, '.mlstore/index');
       const groups = async () => {
