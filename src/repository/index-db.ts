@@ -94,7 +94,7 @@ export class IndexDb {
    * The cached entries of every file at or under the repo paths `roots` (each a file or a
    * directory), read in one pass that needs no file list: a caller starts it before scanning the
    * workspace and LevelDB reads on its own thread meanwhile. A directory's entries are decoded
-   * when first asked for.
+   * when asked for, and only the last directory's are kept: ask for a directory's files together.
    */
   async getFilesUnder(roots: readonly string[]): Promise<CachedFiles> {
     const exact = new Set<string>();
@@ -114,13 +114,14 @@ export class IndexDb {
     const raw = new Map<string, string>();
     keys.forEach((key, i) => values[i] !== undefined && raw.set(key.slice(STAT_DIR.length), values[i]!));
     for (const entries of found) for (const [key, value] of entries) raw.set(key.slice(STAT_DIR.length), value);
-    const decoded = new Map<string, Map<string, CachedFile>>();
+    // One directory decoded at a time: a caller asks for a directory's files together (the scan
+    // lists them so), and the entries it does not keep die young instead of burdening the GC.
+    let current: { dir: string; group: Map<string, CachedFile> } | undefined;
     return {
       get(path: string): CachedFile | undefined {
         const [dir, name] = splitPath(path);
-        let group = decoded.get(dir);
-        if (!group) decoded.set(dir, (group = decodeGroup(raw.get(dir))));
-        return group.get(name);
+        if (current?.dir !== dir) current = { dir, group: decodeGroup(raw.get(dir)) };
+        return current.group.get(name);
       },
     };
   }

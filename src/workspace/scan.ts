@@ -131,16 +131,20 @@ async function visit(root: string, path: string, st: BigIntStats, out: ScanResul
     children.push(childPath);
   }
   throwIfAborted(signal);
-  const stats = children.map((p) => {
+  // The files of a directory first, then its subdirectories: each directory's files are
+  // contiguous in the result, so whoever reads data kept per directory (the stat cache) reads
+  // each directory's once.
+  const subdirs: [string, BigIntStats][] = [];
+  for (const p of children) {
+    let st: BigIntStats | undefined;
     try {
-      return lstatSync(toFsPath(root, p), { bigint: true, throwIfNoEntry: false }); // undefined: deleted while scanning
+      st = lstatSync(toFsPath(root, p), { bigint: true, throwIfNoEntry: false }); // undefined: deleted while scanning
     } catch (e) {
       throw fromFsError(e, p, 'read');
     }
-  });
-  for (let j = 0; j < children.length; j++) {
-    const s = stats[j];
-    if (s && record(children[j]!, s, out)) await visit(root, children[j]!, s, out, signal);
+    if (st?.isDirectory()) subdirs.push([p, st]);
+    else if (st) record(p, st, out);
   }
+  for (const [p, st] of subdirs) await visit(root, p, st, out, signal);
   if (children.length > 0) await new Promise<void>((r) => setImmediate(r));
 }
