@@ -42,6 +42,8 @@ export interface ScanResult {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** lstat options: nanosecond times (BigInt), and undefined rather than an error for a file deleted meanwhile. */
+const LSTAT = { bigint: true, throwIfNoEntry: false } as const;
 
 export async function scanWorkspace(root: string, trackedRoots: readonly string[], signal?: AbortSignal): Promise<ScanResult> {
   const result: ScanResult = { files: [], dirs: [], skipped: [], missingRoots: [] };
@@ -138,7 +140,7 @@ async function visit(root: string, path: string, st: BigIntStats, out: ScanResul
   for (const p of children) {
     let st: BigIntStats | undefined;
     try {
-      st = lstatSync(toFsPath(root, p), { bigint: true, throwIfNoEntry: false }); // undefined: deleted while scanning
+      st = lstatSync(toFsPath(root, p), LSTAT); // undefined: deleted while scanning
     } catch (e) {
       throw fromFsError(e, p, 'read');
     }
