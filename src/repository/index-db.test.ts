@@ -83,6 +83,15 @@ describe('stat cache', () => {
     }
   });
 
+  it('getFilesUnder on an index closed meanwhile fails as one rejection, none left unhandled', async () => {
+    const db = await openDb();
+    await db.putFiles([['a/x', entry(1)], ['b/y', entry(2)]]);
+    await db.getFiles(['a/x']); // the conversion check has run
+    const closing = db.close();
+    await expect(db.getFilesUnder(['a', 'b', 'c'])).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
+    await closing;
+  });
+
   it('updates in one process do not drop each other (read-modify-write of a directory is serialized)', async () => {
     const db = await openDb();
     try {

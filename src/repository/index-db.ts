@@ -110,7 +110,12 @@ export class IndexDb {
     }
     await this.converted();
     const keys = [...exact].map((dir) => STAT_DIR + dir);
-    const [values, ...found] = await Promise.all([this.db.getMany(keys), ...ranges.map((r) => this.db.iterator(r).all())]);
+    // Each read starts inside an async function: one that throws at once (the database was
+    // closed meanwhile, say after a failed scan) must not leave the others' rejections unhandled.
+    const [values, found] = await Promise.all([
+      (async () => this.db.getMany(keys))(),
+      Promise.all(ranges.map(async (r) => this.db.iterator(r).all())),
+    ]);
     const raw = new Map<string, string>();
     keys.forEach((key, i) => values[i] !== undefined && raw.set(key.slice(STAT_DIR.length), values[i]!));
     for (const entries of found) for (const [key, value] of entries) raw.set(key.slice(STAT_DIR.length), value);
