@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Unchanged-workspace benchmark (issue: status and add again < 1 s with 20,000 files committed),
 // every figure beside baselines measured in the same run:
-//   npm run build && node bench/noop.mjs [--small 20000] [--runs 7] [--keep] [--dir DIR]
+//   npm run build && node bench/noop.mjs [--small 20000] [--runs 7] [--keep] [--dir DIR] [--compare BIN]
 // Creates SMALL files of 1–16 KiB in 100 directories (as bench/add.mjs W2 does), runs init, add and
 // commit once, then times `status` and `add data` again, RUNS times each, interleaved with
 //   node -e 0                 Node start-up alone
@@ -13,6 +13,9 @@
 // less than wall time, and on this VM a page fault costs ≈ 29 µs. The workspace lives on a fresh loop-mounted ext4 when root can
 // mount one (the long-lived root fs slows down with churn), else in $TMPDIR; `--dir DIR` reuses
 // a workspace made by an earlier `--keep` run (its path is printed) and skips the set-up.
+// `--compare BIN` adds status and add-again rows for another build's bin/mlstore (e.g. the commit
+// before a change, built in a copy of the tree) on a copy of the workspace (`cp -a`, so each
+// build keeps its own index), interleaved with the rest.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -78,10 +81,20 @@ try {
     const tCommit = time(() => mls(repo, 'commit', '-m', 'noop bench'));
     console.log(`set-up: add ${tAdd.toFixed(2)} s, commit ${tCommit.toFixed(2)} s (not the subject here)`);
   }
+  const compare = arg('compare', undefined);
+  const other = `${repo}-compare`;
+  if (compare && !existsSync(other)) sh('cp', ['-a', repo, other]);
   // The stat cache refuses racily clean entries (ctime within 100 ms of the read): make sure the
   // first timed run is not the one that fills them in.
   mls(repo, 'status');
   mls(repo, 'add', 'data');
+  if (compare) {
+    sh('node', [compare, 'add', 'data'], other);
+    sh('node', [compare, 'status'], other);
+    await new Promise((r) => setTimeout(r, 200)); // past the racy window of what those two read
+    sh('node', [compare, 'status'], other);
+    sh('node', [compare, 'add', 'data'], other);
+  }
 
   const rows = [
     ['node -e 0 (start-up baseline)', () => measured('node', ['-e', '0'])],
@@ -90,13 +103,21 @@ try {
     ['ls -lR data (lstat walk)', () => measured('sh', ['-c', 'ls -lR data > /dev/null'], repo)],
     ['mlstore status', () => measured('node', [bin, 'status'], repo)],
     ['mlstore add data (again)', () => measured('node', [bin, 'add', 'data'], repo)],
+    ...(compare
+      ? [
+          ['--compare: mlstore status', () => measured('node', [compare, 'status'], other)],
+          ['--compare: mlstore add data (again)', () => measured('node', [compare, 'add', 'data'], other)],
+        ]
+      : []),
   ];
   const runs = rows.map(() => []);
   for (let r = 0; r < RUNS; r++) rows.forEach(([, fn], i) => runs[i].push(fn()));
-  const out = JSON.parse(mls(repo, 'status', '--json'));
-  if (!out.clean || out.read.files !== 0) throw new Error(`status was not a no-op: ${JSON.stringify({ clean: out.clean, read: out.read })}`);
+  for (const [cli, dir] of [[bin, repo], ...(compare ? [[compare, other]] : [])]) {
+    const out = JSON.parse(sh('node', [cli, 'status', '--json'], dir));
+    if (!out.clean || out.read.files !== 0) throw new Error(`${cli} status was not a no-op: ${JSON.stringify({ clean: out.clean, read: out.read })}`);
+  }
 
-  console.log(`${SMALL} files committed, nothing changed; ${RUNS} runs each, interleaved`);
+  console.log(`${SMALL} files committed, nothing changed; ${RUNS} runs each, interleaved${compare ? `; --compare ${compare}` : ''}`);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`${'command'.padEnd(36)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'cpu'.padStart(7)} ${'faults'.padStart(7)}   all wall (s)`);
   rows.forEach(([label], i) => {
@@ -108,8 +129,11 @@ try {
   });
   console.log('\ntarget: status and add again < 1 s each (issue), ≤ 0.85 s for margin');
 } finally {
-  if (flag('keep') || !base) {
-    if (base) console.log(`# kept ${repo}${mnt ? ` (loop mount at ${mnt}; umount it and rm -r ${base} when done)` : ''}`);
+  if (!base) {
+    // a reused workspace (--dir) stays; the compare copy made of it is ours
+    if (arg('compare', undefined) && !flag('keep')) rmSync(`${repo}-compare`, { recursive: true, force: true });
+  } else if (flag('keep')) {
+    console.log(`# kept ${repo}${mnt ? ` (loop mount at ${mnt}; umount it and rm -r ${base} when done)` : ''}`);
   } else {
     if (mnt) spawnSync('umount', [mnt]);
     rmSync(base, { recursive: true, force: true });
