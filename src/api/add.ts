@@ -59,11 +59,18 @@ export async function add(options: AddOptions): Promise<AddResult> {
       const fresh = paths.filter((p) => !before.some((root) => isUnder(p, root)));
       const tracked = [...before.filter((root) => !fresh.some((p) => isUnder(root, p))), ...fresh];
       const snap = await snapshotWorkspace(repo, paths, { mode: 'store', verify: options.verify ?? false, ...sig(options.signal) });
-      await repo.setTrackedPaths(tracked);
+      // unchanged (add again): no rewrite, which would cost two fsyncs
+      if (!sameSet(tracked, before)) await repo.setTrackedPaths(tracked);
       const gitignore = await ignoreInGit(repo.root, fresh);
       let bytes = 0;
       for (const f of snap.files.values()) bytes += f.size;
       return { tracked: [...tracked].sort(), files: snap.files.size, bytes, read: snap.read, skipped: snap.skipped, gitignore };
     }),
   );
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((p) => right.has(p));
 }

@@ -47,7 +47,7 @@ Start here:
     warn: (m: string) => void io.stderr.write(`warning: ${m}\n`),
   };
   const env = { ...io.env, log, ...(progress.onProgress && !json ? { progress: progress.onProgress } : {}) };
-  registerCommands(program, { ...io, env });
+  await registerCommands(program, { ...io, env }, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;

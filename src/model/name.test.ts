@@ -6,7 +6,7 @@ import { assertValidRefName, fullRef, parseFullRef, refProblem } from './ref-nam
 
 describe('entry names', () => {
   it('refuses traversal, separators, NUL, reserved names in any case, and > 255 UTF-8 bytes', () => {
-    for (const bad of ['', '.', '..', 'a/b', '/', 'a\\b', '\\', 'a\0', '.git', '.GiT', '.mlstore', '.MLSTORE', 'y'.repeat(256), '😀'.repeat(64), '\uDC00x']) {
+    for (const bad of ['', '.', '..', 'a/b', '/', 'a\\b', '\\', 'a\0', '.git', '.GiT', '.mlstore', '.MLSTORE', 'y'.repeat(256), '😀'.repeat(64), '€'.repeat(86), 'é'.repeat(128), '\uDC00x']) {
       expect(nameProblem(bad), JSON.stringify(bad)).toBeDefined();
       expectCode(() => assertValidName(bad), 'BAD_NAME');
     }
@@ -14,7 +14,7 @@ describe('entry names', () => {
   });
 
   it('accepts ordinary odd names', () => {
-    for (const ok of ['a', '...', '.hidden', 'with space', 'new\nline', 'tab\t', 'é', '😀'.repeat(63), 'y'.repeat(255), '.gitignore', 'git', 'mlstore']) {
+    for (const ok of ['a', '...', '.hidden', 'with space', 'new\nline', 'tab\t', 'é', '😀'.repeat(63), 'y'.repeat(255), '€'.repeat(85), 'é'.repeat(127), '.gitignore', 'git', 'mlstore']) {
       expect(nameProblem(ok), JSON.stringify(ok)).toBeUndefined();
     }
   });

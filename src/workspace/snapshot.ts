@@ -12,9 +12,8 @@ import type { FileEntry, FileMode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { CachedFile } from '../repository/index-db.js';
 import { scanWorkspace, type ScanResult, type Skipped } from './scan.js';
-import { cacheMatches, isCacheable, statKey } from './stat-cache.js';
+import { cacheMatches, isCacheable, parseIdentity } from './stat-cache.js';
 import { toFsPath, baseName } from './paths.js';
-import { chunkFile } from './chunk-file.js';
 import { hashFile } from './hash-file.js';
 import { readSmallFile } from './small-file.js';
 import type { FileStat } from './file-identity.js';
@@ -56,10 +55,13 @@ export async function snapshotWorkspace(repo: Repository, roots: readonly string
 
 async function snapshot(repo: Repository, roots: readonly string[], options: SnapshotOptions, stop: AbortController): Promise<Snapshot> {
   const signal = stop.signal;
-  const opening = repo.index(); // LevelDB opens on its own thread while the scan runs
+  // LevelDB opens and reads the cache on its own thread while the scan runs
+  const opening = repo.index();
+  const reading = options.verify ? undefined : opening.then((index) => index?.getFilesUnder(roots));
+  reading?.catch(() => {}); // observed below; not an unhandled rejection if the scan fails first
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
   const index = await opening;
-  const cached = options.verify || !index ? [] : await index.getFiles(scan.files.map((f) => f.path));
+  const cached = await reading;
 
   const files = new Map<string, FileEntry>();
   const toCache: [string, CachedFile][] = [];
@@ -70,42 +72,43 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
   /** Reads one file not served by the cache; records its entry and (maybe) its cache line. */
   const ingest = async (file: ScanResult['files'][number], small: boolean): Promise<void> => {
     throwIfAborted(signal);
-    const mode = fileMode(file.stat);
+    const mode = fileMode(file.mode);
+    const stat = parseIdentity(file.identity);
     const readStart = repo.env.now().getTime();
     const fsPath = toFsPath(repo.root, file.path);
     let cache: CachedFile;
     if (small) {
-      const { bytes } = readSmallFile(fsPath, file.stat);
+      const { bytes } = readSmallFile(fsPath, stat);
       const digest = sha256Hex(bytes);
       if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal);
-      cache = { ...statKey(file.stat), size: bytes.length, digest };
+      cache = { identity: file.identity, size: bytes.length, digest };
       if (options.mode === 'store') cache.stored = { manifest: null };
       files.set(file.path, entryFor(file.path, mode, bytes.length, digest, null));
     } else if (options.mode === 'hash') {
-      const { size, digest } = await hashFile(fsPath, { expect: file.stat, ...(signal ? { signal } : {}) });
-      cache = { ...statKey(file.stat), size, digest };
+      const { size, digest } = await hashFile(fsPath, { expect: stat, ...(signal ? { signal } : {}) });
+      cache = { identity: file.identity, size, digest };
       files.set(file.path, entryFor(file.path, mode, size, digest, null));
     } else {
-      const manifest = await ingestFile(repo, fsPath, file.stat, signal);
-      cache = { ...statKey(file.stat), digest: manifest.digest, stored: { manifest: manifest.manifestId } };
+      const manifest = await ingestFile(repo, fsPath, stat, signal);
+      cache = { identity: file.identity, size: manifest.size, digest: manifest.digest, stored: { manifest: manifest.manifestId } };
       files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
     }
     read.files++;
     read.bytes += cache.size;
-    if (isCacheable(file.stat, readStart)) toCache.push([file.path, cache]);
+    if (isCacheable(stat, readStart)) toCache.push([file.path, cache]);
     done++;
     repo.env.progress?.({ phase: options.mode === 'store' ? 'adding' : 'hashing', done, total, bytes: read.bytes });
   };
 
   const small: ScanResult['files'] = [];
   const large: ScanResult['files'] = [];
-  scan.files.forEach((file, i) => {
-    const hit = cached[i];
-    if (cacheMatches(hit, file.stat) && (options.mode === 'hash' || hit.stored)) {
-      files.set(file.path, entryFor(file.path, fileMode(file.stat), hit.size, hit.digest, hit.stored?.manifest ?? null));
+  scan.files.forEach((file) => {
+    const hit = cached?.get(file.path);
+    if (cacheMatches(hit, file.identity) && (options.mode === 'hash' || hit.stored)) {
+      files.set(file.path, entryFor(file.path, fileMode(file.mode), hit.size, hit.digest, hit.stored?.manifest ?? null));
       done++;
     } else {
-      (Number(file.stat.size) < repo.config.chunking.min ? small : large).push(file);
+      (file.size < repo.config.chunking.min ? small : large).push(file);
     }
   });
   // Small files one after another with synchronous reads (small-file.ts), yielding to the event
@@ -143,6 +146,8 @@ interface Ingested {
 
 /** Chunks one file into the store: chunks first, then its manifest (dependency order). */
 async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, signal?: AbortSignal): Promise<Ingested> {
+  // loaded on first use: the chunker and its worker pool are not needed when nothing large changed
+  const { chunkFile } = await import('./chunk-file.js');
   const result = await chunkFile(fsPath, repo.config.chunking, {
     expect,
     ...(signal ? { signal } : {}),
@@ -168,8 +173,8 @@ async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, si
   return { size: result.size, digest: result.digest, manifestId };
 }
 
-function fileMode(stat: FileStat): FileMode {
-  return (Number(stat.mode) & 0o111) !== 0 ? 0o755 : 0o644;
+function fileMode(mode: number): FileMode {
+  return (mode & 0o111) !== 0 ? 0o755 : 0o644;
 }
 
 function entryFor(path: string, mode: FileMode, size: number, digest: string, manifest: string | null): FileEntry {

@@ -1,7 +1,7 @@
 /** What the stat cache trusts, and when a freshly read file may not be cached (racily clean). */
 import type { BigIntStats } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cacheMatches, isCacheable, statKey } from './stat-cache.js';
+import { cacheMatches, isCacheable, parseIdentity, statIdentity } from './stat-cache.js';
 
 const ms = (n: number) => BigInt(n) * 1_000_000n;
 function st(over: Partial<Record<'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev' | 'mode', bigint>> = {}): BigIntStats {
@@ -10,12 +10,21 @@ function st(over: Partial<Record<'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev' 
 
 describe('stat cache', () => {
   it('matches only when size, mtime, ctime, inode, device and mode are all unchanged', () => {
-    const cached = { ...statKey(st()), digest: 'd' };
-    expect(cacheMatches(cached, st())).toBe(true);
+    const cached = { identity: statIdentity(st()), size: 10, digest: 'd' };
+    expect(cacheMatches(cached, statIdentity(st()))).toBe(true);
     for (const change of [{ size: 11n }, { mtimeNs: ms(1_000_000) + 124n }, { ctimeNs: ms(1_000_001) }, { ino: 8n }, { dev: 2n }, { mode: 0o100755n }]) {
-      expect(cacheMatches(cached, st(change)), JSON.stringify(change, (_, v) => (typeof v === 'bigint' ? String(v) : v))).toBe(false);
+      expect(cacheMatches(cached, statIdentity(st(change))), JSON.stringify(change, (_, v) => (typeof v === 'bigint' ? String(v) : v))).toBe(false);
     }
-    expect(cacheMatches(undefined, st())).toBe(false);
+    expect(cacheMatches(undefined, statIdentity(st()))).toBe(false);
+  });
+
+  it('keeps every nanosecond and the full inode: no rounding through Number', () => {
+    const big = st({ mtimeNs: 1_795_665_385_595_325_276n, ctimeNs: 1_795_665_385_595_325_277n, ino: 2n ** 63n + 5n });
+    expect(statIdentity(big)).toBe(`10:1795665385595325276:1795665385595325277:${2n ** 63n + 5n}:1:33188`);
+    const cached = { identity: statIdentity(big), size: 10, digest: 'd' };
+    expect(cacheMatches(cached, statIdentity(st({ mtimeNs: 1_795_665_385_595_325_277n, ctimeNs: 1_795_665_385_595_325_277n, ino: 2n ** 63n + 5n })))).toBe(false);
+    expect(cacheMatches(cached, statIdentity(st({ mtimeNs: 1_795_665_385_595_325_276n, ctimeNs: 1_795_665_385_595_325_277n, ino: 2n ** 63n + 4n })))).toBe(false);
+    expect(parseIdentity(statIdentity(big))).toEqual({ size: 10n, mtimeNs: big.mtimeNs, ctimeNs: big.ctimeNs, ino: big.ino, dev: 1n, mode: 0o100644n });
   });
 
   it('a file changed within the racy window of its read is not cached', () => {

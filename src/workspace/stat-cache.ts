@@ -8,34 +8,30 @@
  * `--verify` ignores the cache and re-reads everything.
  */
 import type { FileStat } from './file-identity.js';
-import type { CachedFile, StatKey } from '../repository/index-db.js';
+import type { CachedFile } from '../repository/index-db.js';
 
 /** Racy window: a file changed less than this before it was read is not cached. */
 const RACY_WINDOW_MS = 100;
 
-export function statKey(st: FileStat): StatKey {
-  return {
-    size: Number(st.size),
-    mtimeNs: st.mtimeNs.toString(),
-    ctimeNs: st.ctimeNs.toString(),
-    ino: st.ino.toString(),
-    dev: st.dev.toString(),
-    mode: Number(st.mode),
-  };
+/**
+ * What the cache compares, as one string: size, mtime (ns), ctime (ns), inode, device and mode,
+ * each in full (decimal BigInts, no rounding). One string compare per file instead of six
+ * fields keeps an unchanged scan of 20,000 files cheap.
+ */
+export function statIdentity(st: FileStat): string {
+  // join builds one flat string; a template literal would keep a tree of ten cons strings per file
+  return [st.size, st.mtimeNs, st.ctimeNs, st.ino, st.dev, st.mode].join(':');
 }
 
-export function cacheMatches(cached: CachedFile | undefined, st: FileStat): cached is CachedFile {
-  if (!cached) return false;
-  const k = statKey(st);
-  return (
-    cached.size === k.size &&
-    cached.mtimeNs === k.mtimeNs &&
-    cached.ctimeNs === k.ctimeNs &&
-    cached.ino === k.ino &&
-    cached.dev === k.dev &&
-    cached.mode === k.mode &&
-    typeof cached.digest === 'string'
-  );
+/** The stat data statIdentity() encoded. */
+export function parseIdentity(identity: string): FileStat {
+  const [size, mtimeNs, ctimeNs, ino, dev, mode] = identity.split(':').map(BigInt);
+  return { size: size!, mtimeNs: mtimeNs!, ctimeNs: ctimeNs!, ino: ino!, dev: dev!, mode: mode! };
+}
+
+/** Whether a cache entry was made for exactly the stat data whose statIdentity() is `identity`. */
+export function cacheMatches(cached: CachedFile | undefined, identity: string): cached is CachedFile {
+  return cached !== undefined && cached.identity === identity;
 }
 
 /**

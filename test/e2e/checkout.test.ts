@@ -218,6 +218,11 @@ describe('e2e checkout', () => {
     const ok = await runJson(['add', 'data'], { cwd: repo });
     expect(ok.code, ok.stderr).toBe(0);
     expect((await runJson(['status'], { cwd: repo })).json.new.map((f: { path: string }) => f.path)).toEqual(['data/ok.txt', 'data/\uFEFFbom.txt']);
+    // a real U+FFFD in a UTF-8 name (what Node shows for bytes that are not UTF-8) is a valid name
+    await writeFiles(repo, { 'data/\uFFFDreplacement.txt': 'fffd' });
+    const fffd = await runJson(['add', 'data'], { cwd: repo });
+    expect(fffd.code, fffd.stderr).toBe(0);
+    expect(fffd.json.files).toBe(3);
   });
 
   it('symlinks: skipped and reported inside a directory, refused when named, never followed by checkout', async () => {

@@ -6,7 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { IndexDb } from '../../src/repository/index-db.js';
 import { runJson } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent } from '../helpers/store.js';
@@ -52,6 +53,49 @@ describe('e2e stat cache', () => {
     const s3 = await runJson(['status'], { cwd: repo });
     expect(s3.json.read.files).toBe(1);
     expect(s3.json.modified.map((f: { path: string }) => f.path)).toEqual(['data/many/f3.txt']);
+  });
+
+  it('writes the cache entries of files it read, and only those; the other directories keep their values', async () => {
+    const repo = await newRepo();
+    await dataset(repo);
+    const put = vi.spyOn(IndexDb.prototype, 'putFiles');
+    try {
+      await runJson(['add', 'data'], { cwd: repo });
+      const written = () => put.mock.calls.flatMap(([entries]) => entries.map(([path]) => path)).sort();
+      expect(written()).toHaveLength(23);
+      put.mockClear();
+      const trackedFile = join(repo, '.mlstore/tracked.json');
+      const trackedBefore = await stat(trackedFile, { bigint: true });
+      expect((await runJson(['add', 'data'], { cwd: repo })).json.read.files).toBe(0);
+      expect((await runJson(['status'], { cwd: repo })).json.read.files).toBe(0);
+      expect(written()).toEqual([]);
+      const trackedAfter = await stat(trackedFile, { bigint: true });
+      expect([trackedAfter.ino, trackedAfter.mtimeNs]).toEqual([trackedBefore.ino, trackedBefore.mtimeNs]); // not rewritten either
+
+      const index = join(repo, '.mlstore/index');
+      const groups = async () => {
+        const { Level } = await import('level');
+        const db = new Level<string, string>(index, { valueEncoding: 'utf8' });
+        try {
+          return Object.fromEntries(await db.iterator({ gte: 'stat-dir:', lt: 'stat-dir;' }).all());
+        } finally {
+          await db.close();
+        }
+      };
+      const before = await groups();
+      expect(Object.keys(before).sort()).toEqual(['stat-dir:data', 'stat-dir:data/many']);
+      await writeFile(join(repo, 'data/many/f7.txt'), 'file 7, changed\n');
+      await settle();
+      const a = await runJson(['add', 'data'], { cwd: repo });
+      expect(a.json.read.files).toBe(1);
+      expect(written()).toEqual(['data/many/f7.txt']);
+      const after = await groups();
+      expect(after['stat-dir:data']).toBe(before['stat-dir:data']);
+      expect(after['stat-dir:data/many']).not.toBe(before['stat-dir:data/many']);
+      expect((await runJson(['add', 'data'], { cwd: repo })).json.read.files).toBe(0);
+    } finally {
+      put.mockRestore();
+    }
   });
 
   it('a same-size edit with the old mtime put back (touch -r) is still detected, and so is a replaced inode', async () => {
@@ -152,6 +196,48 @@ describe('e2e stat cache', () => {
     await db2.put('tree-listing', JSON.stringify({ tree: 'f'.repeat(64), files: [] })); // another tree's listing
     await db2.close();
     expect((await runJson(['status'], { cwd: repo })).json).toMatchObject(expected);
+  });
+
+  it("a clean status is decided from the digest of HEAD's listing, without reading the listing or the tree", async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a/one.bin': pseudoRandom('one', 3000), 'data/b/two.bin': pseudoRandom('two', 4000), 'data/three.txt': 'three\n' });
+    await settle();
+    expect((await runJson(['add', 'data'], { cwd: repo })).code).toBe(0);
+    expect((await runJson(['commit', '-m', 'v1'], { cwd: repo })).code).toBe(0);
+    const index = join(repo, '.mlstore/index');
+    const { Level } = await import('level');
+    const withDb = async <T>(fn: (db: InstanceType<typeof Level<string, string>>) => Promise<T>): Promise<T> => {
+      const db = new Level<string, string>(index, { valueEncoding: 'utf8' });
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    };
+
+    // the listing is damaged and a tree object hidden: an unchanged workspace is still clean,
+    // so neither was read
+    await withDb((db) => db.put('tree-listing', '{"tree":"garbage'));
+    const metaDir = join(repo, '.mlstore/objects/meta');
+    const trees: string[] = [];
+    for (const fan of await readdir(metaDir)) for (const n of await readdir(join(metaDir, fan))) trees.push(join(metaDir, fan, n));
+    const subtree = await findTreeNaming(trees, '"one.bin"');
+    await rename(subtree, `${subtree}.hidden`);
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: true, read: { files: 0 } });
+
+    // a change does not match the digest: the listing is consulted (damaged, so the tree is read)
+    await rename(`${subtree}.hidden`, subtree);
+    await writeFile(join(repo, 'data/three.txt'), 'changed\n');
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: false, modified: [{ path: 'data/three.txt' }] });
+    await writeFile(join(repo, 'data/three.txt'), 'three\n');
+    await settle();
+
+    // a listing saved without a digest (an older mlstore) gets one from the next status
+    await withDb((db) => db.del('tree-listing-digest'));
+    expect((await runJson(['status'], { cwd: repo })).json).toMatchObject({ clean: true });
+    const saved = await withDb((db) => db.get('tree-listing-digest'));
+    expect(JSON.parse(saved!)).toMatchObject({ digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await runJson(['status', '--verify'], { cwd: repo })).json).toMatchObject({ clean: true });
   });
 });
 
