@@ -34,12 +34,7 @@ export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: Abo
   for (let attempt = 0; ; attempt++) {
     throwIfAborted(signal);
     try {
-      const fh = await o.fs.open(lock, 'wx', 0o644);
-      try {
-        if (o.owner) await fh.writeFile(`${o.owner.pid}@${hostname()}`);
-      } finally {
-        await fh.close();
-      }
+      await takeLock(o, lock);
       break;
     } catch (e) {
       if (errno(e) === 'ENOENT') {
@@ -61,6 +56,27 @@ export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: Abo
     return await fn();
   } finally {
     await o.fs.unlink(lock).catch(() => {});
+  }
+}
+
+/**
+ * Creates the lock with its holder already in it: written to a side file, then linked into place
+ * (link fails with EEXIST like O_EXCL). Creating the lock first and writing the holder after left,
+ * when a process was killed in between, an empty lock nobody could tell was abandoned — every later
+ * ref update then failed LOCKED until it aged out (seen once in the crash test).
+ */
+async function takeLock(o: KeyLockOptions, lock: string): Promise<void> {
+  const side = `${lock}.${randomBytes(6).toString('hex')}.new`;
+  const fh = await o.fs.open(side, 'wx', 0o644);
+  try {
+    try {
+      if (o.owner) await fh.writeFile(`${o.owner.pid}@${hostname()}`);
+    } finally {
+      await fh.close();
+    }
+    await o.fs.link(side, lock);
+  } finally {
+    await o.fs.unlink(side).catch(() => {});
   }
 }
 
