@@ -39,6 +39,20 @@ describe('readSmallFile', () => {
     expectCode(() => readSmallFile(p, scanned), 'FILE_CHANGED');
   });
 
+  it('reads into the given buffer when the file fits, into a fresh one when it does not', () => {
+    const p = join(dir, 'c.bin');
+    writeFileSync(p, 'twelve bytes');
+    const into = new Uint8Array(16).fill(7);
+    const fits = readSmallFile(p, undefined, into).bytes;
+    expect(fits.buffer).toBe(into.buffer);
+    expect(Buffer.from(fits).toString()).toBe('twelve bytes');
+    expect(into[12]).toBe(7); // nothing written past the file's size
+    const tooSmall = new Uint8Array(4);
+    const fresh = readSmallFile(p, undefined, tooSmall).bytes;
+    expect(fresh.buffer).not.toBe(tooSmall.buffer);
+    expect(Buffer.from(fresh).toString()).toBe('twelve bytes');
+  });
+
   it('a missing file or a directory is an I/O error naming the path, not a crash', () => {
     expectCode(() => readSmallFile(join(dir, 'nope'), undefined), 'IO_ERROR');
     expectCode(() => readSmallFile(dir, undefined), 'IO_ERROR');

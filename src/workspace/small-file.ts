@@ -17,7 +17,12 @@ export interface SmallFile {
   identity: FileIdentity;
 }
 
-export function readSmallFile(path: string, expect: FileIdentity | undefined): SmallFile {
+/**
+ * `into`: a buffer to read into when the file fits (the result is then a view of it, valid until
+ * the caller reads the next file) — one reused buffer instead of a fresh zeroed allocation per
+ * file, which for 20,000 files was most of `add`'s garbage-collection time.
+ */
+export function readSmallFile(path: string, expect: FileIdentity | undefined, into?: Uint8Array): SmallFile {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -27,7 +32,8 @@ export function readSmallFile(path: string, expect: FileIdentity | undefined): S
   try {
     const before = fstat(fd, path);
     if (expect && !sameIdentity(expect, before)) throw changed(path, 'since it was last examined');
-    const bytes = new Uint8Array(Number(before.size));
+    const size = Number(before.size);
+    const bytes = into && size <= into.length ? into.subarray(0, size) : new Uint8Array(size);
     for (let done = 0; done < bytes.length; ) {
       let n: number;
       try {

@@ -67,6 +67,8 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
   const toCache: [string, CachedFile][] = [];
   const read = { files: 0, bytes: 0 };
   const total = scan.files.length;
+  /** Every small file (< chunking.min) is read into this one buffer, in turn. */
+  const smallBuffer = new Uint8Array(repo.config.chunking.min);
   let done = 0;
 
   /** Reads one file not served by the cache; records its entry and (maybe) its cache line. */
@@ -78,7 +80,9 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
     const fsPath = toFsPath(repo.root, file.path);
     let cache: CachedFile;
     if (small) {
-      const { bytes } = readSmallFile(fsPath, stat);
+      // the buffer is reused for the next small file only after putChunk resolved (the store
+      // has written or copied the bytes by then); small files are read one after another
+      const { bytes } = readSmallFile(fsPath, stat, smallBuffer);
       const digest = sha256Hex(bytes);
       if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal);
       cache = { identity: file.identity, size: bytes.length, digest };
