@@ -18,19 +18,13 @@ import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { flag, opt } from './args.mjs';
+import { seededRandom } from './random.mjs';
 
 const GIB = opt('gib', 2);
 const SMALL = opt('small', 20000);
 const RSS_GIB = opt('rss-gib', 4);
 const VERSIONS = opt('versions', 3);
-let seed = opt('seed', 1);
-/** Deterministic positions (mulberry32), so runs and machines can be compared. */
-const random = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const random = seededRandom(opt('seed', 1));
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlstore');
 
 const base = mkdtempSync(join(tmpdir(), 'mlstore-bench-'));

@@ -14,17 +14,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, opt } from './args.mjs';
+import { seededRandom } from './random.mjs';
 
 const MiB = 1 << 20;
 const GIB = opt('gib', 2);
 const VERSIONS = opt('versions', 3);
-let seed = opt('seed', 1);
-const random = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const random = seededRandom(opt('seed', 1));
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlstore');
 const mls = (cwd, ...argv) => {
   const r = spawnSync('node', [bin, ...argv], { cwd, encoding: 'utf8' });
