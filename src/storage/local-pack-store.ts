@@ -2,8 +2,8 @@
  * The packed half of a LocalBackend (format in local-packs.ts): drafts being filled in tmp/, the
  * committed packs' index, range reads, and the repack that deletes one packed object.
  *
- * LocalBackend decides when drafts are committed (with its batches, under the same two syncs as
- * loose objects); this class only knows how to write, install, read and rewrite packs.
+ * LocalBackend decides when drafts are committed (with its batches: each pack fdatasyncs itself,
+ * then packs/ is fsynced); this class only knows how to write, install, read and rewrite packs.
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';

@@ -300,10 +300,6 @@ export class PackDraft {
     return this.#size;
   }
 
-  get count(): number {
-    return this.#entries.length;
-  }
-
   /** Where a staged object is in the temp pack (written out first, so a reader finds the bytes). */
   locate(key: string): { offset: number; length: number } | undefined {
     const at = this.#where.get(key);
