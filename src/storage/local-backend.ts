@@ -4,7 +4,8 @@
  * Key `a/b/c` is the file `<root>/a/b/c`. `<root>/tmp/` is reserved (keys may not start with
  * `tmp/`): it holds in-flight writes and CAS lock files. With `packs` (the repository's own
  * store), small chunk objects are kept many to a file in `<root>/packs/` instead (reserved too;
- * local-packs.ts); a loose file of the same key, when there is one, is read first.
+ * local-packs.ts). A key can be both packed and loose (e.g. restored after a repair): `get` tries
+ * the packs first (an in-memory lookup), `stat` the file first; any copy is verified above.
  *
  * Durability (see docs/storage.md for the measurements behind it). Every object is written to
  * `<root>/tmp/<name>` and renamed into place only once its bytes are on disk, so a reader — or
