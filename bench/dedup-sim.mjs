@@ -17,6 +17,7 @@
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { DEFAULT_CHUNK_PARAMS, chunkBytes, cutMasks, findCandidates, legacyCutRule } from '../dist/core/fastcdc.js';
 import { arg, flag, opt } from './args.mjs';
+import { seededRandom } from './random.mjs';
 
 const KiB = 1024, MiB = 1 << 20;
 const MIN = 256 * KiB, MAX = 4 * MiB;
@@ -56,17 +57,6 @@ function parseVariants(text) {
     if (!v) throw new Error(`unknown variant ${t}`);
     return v;
   });
-}
-
-/** mulberry32, as in bench/add.mjs. */
-function prng(seed) {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Bytes [off, off + len) of a list of saved pieces { at, bytes } that covers them. */
@@ -235,7 +225,7 @@ function freshBytes(cuts1, cuts2, changed) {
 
 /** Where a trial's overwrites start: `n` uniform positions in [0, size1 − 1 MiB), as bench/add.mjs. */
 function positions(size1, n, seed) {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: n }, () => Math.floor(random() * (size1 - MiB)));
 }
 
