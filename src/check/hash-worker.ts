@@ -82,52 +82,30 @@ function hashConcat(job: ConcatJob): FileHash {
  */
 function readInto(root: string, key: string, maxBytes: number, sink: (b: Uint8Array) => void): { size: number } | Exclude<FileHash, { hash: string }> {
   const packed = parsePackedPlace(key);
-  if (packed) return readRange(join(root, ...packed.file.split('/')), packed, maxBytes, sink);
   let fd: number;
   try {
-    fd = openSync(join(root, ...key.split('/')), 'r');
+    fd = openSync(join(root, ...(packed ? packed.file : key).split('/')), 'r');
   } catch (e) {
     return failure(e);
   }
   try {
-    const size = fstatSync(fd).size;
+    // a loose file is read to its end (it may have grown); a packed object is exactly its range,
+    // and fewer bytes come back when the pack was cut short
+    const start = packed?.offset ?? 0;
+    const size = packed ? packed.length : fstatSync(fd).size;
     if (size > maxBytes) return { failure: 'too-large', message: `${size} bytes, more than the limit of ${maxBytes}`, size };
     const step = Math.min(Math.max(size, 1), READ_STEP);
     if (scratch.length < step) scratch = Buffer.allocUnsafe(step);
     let off = 0;
     for (;;) {
-      const n = readSync(fd, scratch, 0, step, off);
+      const want = packed ? Math.min(step, packed.length - off) : step;
+      if (want === 0) break;
+      const n = readSync(fd, scratch, 0, want, start + off);
       if (n === 0) break;
       sink(scratch.subarray(0, n));
       off += n;
       if (off > maxBytes) return { failure: 'too-large', message: `grew past the limit of ${maxBytes} bytes while being read`, size: off };
     }
-    return { size: off };
-  } catch (e) {
-    return failure(e);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A packed object: exactly `length` bytes at `offset`; fewer when the pack was cut short. */
-function readRange(path: string, at: { offset: number; length: number }, maxBytes: number, sink: (b: Uint8Array) => void): { size: number } | Exclude<FileHash, { hash: string }> {
-  if (at.length > maxBytes) return { failure: 'too-large', message: `${at.length} bytes, more than the limit of ${maxBytes}`, size: at.length };
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    return failure(e);
-  }
-  try {
-    if (scratch.length < at.length) scratch = Buffer.allocUnsafe(at.length);
-    let off = 0;
-    while (off < at.length) {
-      const n = readSync(fd, scratch, off, at.length - off, at.offset + off);
-      if (n === 0) break;
-      off += n;
-    }
-    sink(scratch.subarray(0, off));
     return { size: off };
   } catch (e) {
     return failure(e);

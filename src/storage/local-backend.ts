@@ -208,6 +208,11 @@ export class LocalBackend implements Backend, PackedPlaces {
     await this.#grew(bytes.length);
   }
 
+  /** Whether anything put() accepted is not yet at its final place (loose or packed). */
+  #hasStaged(): boolean {
+    return this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0;
+  }
+
   /** Counts a staged object; seals the batch once it is full. */
   async #grew(bytes: number): Promise<void> {
     this.#openBytes += bytes;
@@ -238,7 +243,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       if (!prefix.endsWith('/')) throw new MlstoreError('BAD_PATH', `list prefix must end in '/': ${prefix}`);
       assertValidKey(prefix.slice(0, -1));
     }
-    if (this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0) await this.flush(options); // list what put() promised
+    if (this.#hasStaged()) await this.flush(options); // list what put() promised
     const packed = new Map<string, number>();
     if (this.#packs) {
       this.#packs.index.refreshIfChanged();
@@ -352,7 +357,7 @@ export class LocalBackend implements Backend, PackedPlaces {
    * close() runs in `finally` blocks, where an error of its own would hide the real one.
    */
   async close(): Promise<void> {
-    if ((this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0) && !this.#sync.failed) await this.flush().catch(() => {});
+    if (this.#hasStaged() && !this.#sync.failed) await this.flush().catch(() => {});
     this.#packs?.close();
   }
 

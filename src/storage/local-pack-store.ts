@@ -258,20 +258,18 @@ export class PackStore {
     return `quarantine/${PACKS_DIR}/${m[1]}.${stamp}.idx`;
   }
 
-  /** Removes .pack files that no index names (a crash between the two renames), older than `cutoff`. */
+  /** Removes .pack files without their .idx (a crash between the two renames), older than `cutoff`. */
   removeOrphans(cutoff: number): number {
-    let removed = 0;
-    const names = this.index.names();
-    const known = new Set(names.map((n) => `${n}.pack`));
-    for (const p of this.index.problems()) known.add(basename(p.key, '.idx') + '.pack');
     let files: string[];
     try {
       files = readdirSync(this.dir);
     } catch {
       return 0;
     }
+    const indexes = new Set(files.filter((f) => f.endsWith('.idx')));
+    let removed = 0;
     for (const file of files) {
-      if (!file.endsWith('.pack') || known.has(file) || files.includes(file.slice(0, -5) + '.idx')) continue;
+      if (!file.endsWith('.pack') || indexes.has(`${file.slice(0, -5)}.idx`)) continue;
       const p = join(this.dir, file);
       try {
         const st = statSync(p);

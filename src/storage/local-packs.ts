@@ -115,7 +115,7 @@ export function decodePackIndex(name: string, bytes: Uint8Array): Array<[key: st
     }
     const offset = Number(m[2]);
     const length = Number(m[3]);
-    if (offset !== next || length > PACKABLE_MAX || !key.startsWith('objects/chunks/')) throw bad(`line ${i + 1}: not a contiguous small chunk entry`);
+    if (offset !== next || !isPackable(key, length)) throw bad(`line ${i + 1}: not a contiguous small chunk entry`);
     if (seen.has(key)) throw bad(`line ${i + 1}: ${key} listed twice`);
     seen.add(key);
     out.push([key, offset, length]);
@@ -162,16 +162,6 @@ export class PackIndex {
   problems(): PackProblem[] {
     if (!this.#loaded) this.refresh();
     return [...this.#problems.values()];
-  }
-
-  /** Names of the committed packs. */
-  names(): string[] {
-    if (!this.#loaded) this.refresh();
-    return [...this.#packs.keys()];
-  }
-
-  keysOf(name: string): readonly string[] {
-    return this.#packs.get(name) ?? [];
   }
 
   /**

@@ -120,14 +120,13 @@ function writeSmallFile(tmp: string, target: string, path: string, bytes: Uint8A
 
 /** Temp files go to `.mlstore/tmp` (same file system as the workspace in the usual case). */
 function tempPathFor(repo: Repository, target: string, ctx: MaterializeContext): string {
-  const devOf = ctx.devOf;
   const name = `checkout-${ctx.tmpPrefix}-${(ctx.tmpCount++).toString(36)}`;
   const storeTmp = join(repo.dir, 'tmp');
   const dev = (dir: string): number => {
-    let d = devOf.get(dir);
+    let d = ctx.devOf.get(dir);
     if (d === undefined) {
       d = lstatSync(dir, { throwIfNoEntry: false })?.dev ?? -1;
-      devOf.set(dir, d);
+      ctx.devOf.set(dir, d);
     }
     return d;
   };
@@ -169,6 +168,7 @@ export async function ensureParentDirs(root: string, path: string, known?: Set<s
         details: { path: current },
         hint: 'Move the file away, or use --force.',
       });
-    }    known?.add(current);
+    }
+    known?.add(current);
   }
 }
