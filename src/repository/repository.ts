@@ -92,6 +92,7 @@ export class Repository {
     const backend = new LocalBackend(dir, {
       durability: durabilityFrom(env.vars['MLSTORE_DURABILITY']),
       packs: config.format >= 2,
+      directIo: directIoFrom(env.vars['MLSTORE_DIRECT_IO']),
       owner: { pid: env.pid, isAlive: (pid) => env.isAlive(pid) },
     });
     return new Repository(root, config, backend, env);
@@ -191,6 +192,15 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** MLSTORE_DIRECT_IO=0 writes large chunks through the page cache too (docs/storage.md); unset or 1: O_DIRECT where it works. */
+function directIoFrom(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new MlstoreError('BAD_CONFIG', `MLSTORE_DIRECT_IO must be 0 or 1, not ${JSON.stringify(value)}`, {
+    hint: 'Unset it for the default (1: large chunks bypass the page cache where the file system allows it).',
+  });
 }
 
 /** MLSTORE_DURABILITY picks how the local store syncs (docs/storage.md); unset means 'batched'. */

@@ -83,6 +83,11 @@ export interface Backend {
   putIfVersion(key: string, bytes: Uint8Array, expected: string | null, options?: PutOptions): Promise<boolean>;
 
   /**
+   * Optional hint that many puts follow (add, checkout into the store, fetch): a backend may
+   * start now what its writes will need, while the process is still small. Never required.
+   */
+  prepareWrites?(): void;
+  /**
    * Makes every `put` that has resolved so far durable (fsync of files and directories for
    * local disk; a no-op for S3). The repository calls it before moving a ref, so a crash never
    * leaves a ref pointing at an object that was not on disk. An error here is fatal, never retried.

@@ -53,6 +53,7 @@ import { LocalSync } from './local-sync.js';
 import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
 import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './local-packs.js';
 import { PackStore, type SealedPack } from './local-pack-store.js';
+import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -78,6 +79,11 @@ export interface LocalBackendOptions {
    * real file system and durability 'batched' or 'none'; the repository's store sets it, remotes not.
    */
   packs?: boolean;
+  /**
+   * Write objects of DIRECT_MIN bytes and more with O_DIRECT where the file system allows it
+   * (direct-writer.ts). Default true; only with the real file system and durability other than 'none'.
+   */
+  directIo?: boolean;
   /** Concurrent fsyncs in flush(). Default 64. */
   flushConcurrency?: number;
   now?: () => number;
@@ -111,6 +117,8 @@ export class LocalBackend implements Backend, PackedPlaces {
   #openBytes = 0;
   #openObjects = 0;
   readonly #packs: PackStore | undefined;
+  /** Large objects bypass the page cache (direct-writer.ts); undefined with an injected fs or durability 'none'. */
+  readonly #direct: DirectWriter | undefined;
   /** Batches commit one after another; this settles when the last one sealed has. */
   #committing: Promise<void> = Promise.resolve();
   readonly #lockTimeoutMs: number;
@@ -137,6 +145,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#dirs = new LocalDirs(this.#fs, this.#realFs);
     this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
     this.#packs = options.packs && this.#realFs && this.#durability !== 'fsync' ? new PackStore(root, () => this.#tmpName('')) : undefined;
+    this.#direct = this.#realFs && this.#durability !== 'none' && options.directIo !== false ? new DirectWriter(() => this.#tmpName('.probe')) : undefined;
     this.#keyLock = {
       fs: this.#fs,
       dir: join(root, TMP, 'locks'),
@@ -206,6 +215,14 @@ export class LocalBackend implements Backend, PackedPlaces {
       throw this.#sync.fail(e, path);
     }
     await this.#grew(bytes.length);
+  }
+
+  /**
+   * A hint that a run of puts follows: the syncfs helper starts now, while the process is small,
+   * rather than at the first batch commit (why that matters: sync-file-system.ts).
+   */
+  prepareWrites(): void {
+    if (this.#durability !== 'none') this.#sync.prepare();
   }
 
   /** Whether anything put() accepted is not yet at its final place (loose or packed). */
@@ -512,6 +529,14 @@ export class LocalBackend implements Backend, PackedPlaces {
     if (!sync && this.#realFs && bytes.length <= SYNC_WRITE_MAX) {
       this.#writeSmallTmp(tmp, bytes);
       return tmp;
+    }
+    if (this.#direct && bytes.length >= DIRECT_MIN) {
+      this.#dirs.ensureSync(tmpDir);
+      try {
+        if (await this.#direct.write(tmp, bytes, sync)) return tmp;
+      } catch (e) {
+        throw sync && errno(e) !== 'ENOSPC' ? this.#sync.fail(e, tmp) : fromFsError(e, tmp, 'write');
+      }
     }
     let fh: nodeFs.FileHandle;
     try {

@@ -44,6 +44,11 @@ export class LocalSync {
     return this.#fatal;
   }
 
+  /** Starts the syncfs helper ahead of the first batch (sync-file-system.ts). */
+  prepare(): void {
+    if (this.#syncfs !== false) this.syncFileSystem.prepare?.(this.root);
+  }
+
   /** syncfs of the store's file system; false when unavailable here (then sync file by file). */
   async syncAll(what: string): Promise<boolean> {
     if (this.#syncfs === false) return false;

@@ -59,6 +59,8 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
   const opening = repo.index();
   const reading = options.verify ? undefined : opening.then((index) => index?.getFilesUnder(roots));
   reading?.catch(() => {}); // observed below; not an unhandled rejection if the scan fails first
+  // before the scan and the chunker grow this process (local-backend.ts, prepareWrites)
+  if (options.mode === 'store') repo.backend.prepareWrites?.();
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
   const index = await opening;
   const cached = await reading;

@@ -1,0 +1,78 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncFileSystem } from '../../src/storage/sync-file-system.js';
+
+const linux = process.platform === 'linux';
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'mlstore-syncfs-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Pids of the helper shells whose command line names `path`. */
+function helperPids(path: string): number[] {
+  const r = spawnSync('pgrep', ['-f', '--', path], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
+}
+
+describe.runIf(linux)('syncFileSystem (one helper shell per path)', () => {
+  it('syncs, answers concurrent requests, and keeps one helper for many syncs', async () => {
+    const dir = join(work, 'plain');
+    await mkdir(dir);
+    expect(await syncFileSystem(dir)).toBe('ok');
+    expect(await Promise.all([syncFileSystem(dir), syncFileSystem(dir), syncFileSystem(dir)])).toEqual(['ok', 'ok', 'ok']);
+    expect(helperPids(dir)).toHaveLength(1);
+  });
+
+  it('passes the path as an argument: spaces, quotes, $, newlines and a leading dash are never parsed', async () => {
+    const dir = join(work, "-odd name 'q' \"$HOME\" `x`\nline");
+    await mkdir(dir);
+    expect(await syncFileSystem(dir)).toBe('ok');
+  });
+
+  it('reports a failure with sync’s own message instead of claiming success', async () => {
+    const missing = join(work, 'no-such-dir');
+    await expect(syncFileSystem(missing)).rejects.toMatchObject({ code: 'EIO', message: expect.stringContaining('No such file') });
+    // the helper survives a failed sync and answers the next request
+    await mkdir(missing);
+    expect(await syncFileSystem(missing)).toBe('ok');
+  });
+
+  it('a helper killed between requests is replaced; one killed during a request fails that request', async () => {
+    const dir = join(work, 'killed');
+    await mkdir(dir);
+    expect(await syncFileSystem(dir)).toBe('ok');
+    const [pid] = helperPids(dir);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, 'SIGKILL');
+    // the first request after the kill may reach the dead helper before its exit is noticed:
+    // then it must fail (we cannot know whether the sync ran), never resolve 'ok'
+    const first = await syncFileSystem(dir).catch((e: NodeJS.ErrnoException) => e.code);
+    expect(['ok', 'EIO']).toContain(first);
+    expect(await syncFileSystem(dir)).toBe('ok');
+    expect(helperPids(dir)).not.toContain(pid);
+  });
+
+  it('never keeps Node alive: a process that synced once exits on its own, and its helper with it', async () => {
+    const dir = join(work, 'exit');
+    await mkdir(dir);
+    const here = dirname(fileURLToPath(import.meta.url));
+    const script = join(work, 'once.mjs');
+    // a plain `node` child cannot load TypeScript: it runs the compiled module (npm test builds first)
+    const compiled = join(here, '../../dist/storage/sync-file-system.js');
+    await writeFile(script, `import { syncFileSystem } from ${JSON.stringify(compiled)};\nconsole.log(await syncFileSystem(process.argv[2]));\n`);
+    const started = Date.now();
+    const out = execFileSync(process.execPath, [script, dir], { encoding: 'utf8', timeout: 20_000 });
+    expect(out.trim()).toBe('ok');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    // the helper's stdin closed with its parent: it ends
+    for (let i = 0; i < 50 && helperPids(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(helperPids(dir)).toEqual([]);
+  });
+});
