@@ -194,12 +194,12 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** MLSTORE_DIRECT_IO=0 writes large chunks through the page cache too (docs/storage.md); unset or 1: O_DIRECT where it works. */
+/** MLSTORE_DIRECT_IO=1 writes large chunks with O_DIRECT where the file system allows it (docs/storage.md); unset or 0: through the page cache. */
 function directIoFrom(value: string | undefined): boolean {
-  if (value === undefined || value === '' || value === '1') return true;
-  if (value === '0') return false;
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
   throw new MlstoreError('BAD_CONFIG', `MLSTORE_DIRECT_IO must be 0 or 1, not ${JSON.stringify(value)}`, {
-    hint: 'Unset it for the default (1: large chunks bypass the page cache where the file system allows it).',
+    hint: 'Unset it for the default (0: every object is written through the page cache).',
   });
 }
 

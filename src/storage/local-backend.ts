@@ -81,7 +81,7 @@ export interface LocalBackendOptions {
   packs?: boolean;
   /**
    * Write objects of DIRECT_MIN bytes and more with O_DIRECT where the file system allows it
-   * (direct-writer.ts). Default true; only with the real file system and durability other than 'none'.
+   * (direct-writer.ts). Default false; only with the real file system and durability other than 'none'.
    */
   directIo?: boolean;
   /** Concurrent fsyncs in flush(). Default 64. */
@@ -145,7 +145,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#dirs = new LocalDirs(this.#fs, this.#realFs);
     this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
     this.#packs = options.packs && this.#realFs && this.#durability !== 'fsync' ? new PackStore(root, () => this.#tmpName('')) : undefined;
-    this.#direct = this.#realFs && this.#durability !== 'none' && options.directIo !== false ? new DirectWriter(() => this.#tmpName('.probe')) : undefined;
+    this.#direct = this.#realFs && this.#durability !== 'none' && options.directIo === true ? new DirectWriter(() => this.#tmpName('.probe')) : undefined;
     this.#keyLock = {
       fs: this.#fs,
       dir: join(root, TMP, 'locks'),
