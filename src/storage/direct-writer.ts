@@ -98,6 +98,8 @@ export class DirectWriter {
       } catch {
         // already gone
       }
+      // a file system that accepted the probe but refuses this write: write through the cache
+      if (errno(e) === 'EINVAL') return this.#disable();
       throw e;
     } finally {
       this.#giveSlot(slot);

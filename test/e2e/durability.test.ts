@@ -2,7 +2,8 @@
  * The three local durability modes through the CLI (MLSTORE_DURABILITY): every mode stores the
  * same objects, leaves nothing staged in tmp/ once the command returns, and checks out the exact
  * bytes; a bad value is a usage error that touches nothing. Small chunks are packed in the
- * batched and none modes, loose with fsync: the same chunk ids either way. docs/storage.md#local-durability.
+ * batched and none modes, loose with fsync: the same chunk ids either way. The same holds with
+ * large chunks written by O_DIRECT (MLSTORE_DIRECT_IO=1). docs/storage.md#local-durability.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,17 +32,23 @@ const objectNames = async (repo: string) => {
 describe('e2e: MLSTORE_DURABILITY', () => {
   const stores: Record<string, string[]> = {};
 
-  for (const mode of ['batched', 'fsync', 'none'] as const) {
+  const modes = [
+    ['batched', { MLSTORE_DURABILITY: 'batched' }],
+    ['fsync', { MLSTORE_DURABILITY: 'fsync' }],
+    ['none', { MLSTORE_DURABILITY: 'none' }],
+    ['batched+direct', { MLSTORE_DIRECT_IO: '1' }],
+    ['fsync+direct', { MLSTORE_DURABILITY: 'fsync', MLSTORE_DIRECT_IO: '1' }],
+  ] as const;
+  for (const [mode, vars] of modes) {
     it(`${mode}: add + commit store every object at its final key, tmp/ empty, checkout gives the exact bytes`, async () => {
       const repo = await newRepo({ chunks: [] });
       const files = await dataset(repo);
-      const vars = { MLSTORE_DURABILITY: mode };
       const add = await runJson(['add', 'data'], { cwd: repo, vars });
       expect(add.code, add.stderr).toBe(0);
       expect(add.json.files).toBe(151);
       expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => /\.(tmp|pack|idx)$/.test(n))).toEqual([]);
       // small chunks are packed, except with per-object fsync (docs/format.md#packs)
-      expect((await readPacks(repo)).size > 0).toBe(mode !== 'fsync');
+      expect((await readPacks(repo)).size > 0).toBe(!mode.startsWith('fsync'));
       const commit = await runJson(['commit', '-m', mode], { cwd: repo, vars });
       expect(commit.code, commit.stderr).toBe(0);
       await assertStoreConsistent(repo);
@@ -58,16 +65,21 @@ describe('e2e: MLSTORE_DURABILITY', () => {
     const meta = (mode: string) => stores[mode]!.filter((n) => n.startsWith('meta/')).length;
     expect(chunks('batched').length).toBeGreaterThan(120);
     expect(chunks('fsync')).toEqual(chunks('batched'));
-    expect(chunks('none')).toEqual(chunks('batched'));
-    expect([meta('fsync'), meta('none')]).toEqual([meta('batched'), meta('batched')]);
+    for (const mode of ['none', 'batched+direct', 'fsync+direct']) expect(chunks(mode), mode).toEqual(chunks('batched'));
+    expect(['fsync', 'none', 'batched+direct', 'fsync+direct'].map(meta)).toEqual(Array(4).fill(meta('batched')));
   });
 
-  it('an unknown value is a usage error (exit 2, BAD_CONFIG) and nothing is stored', async () => {
-    const repo = await newRepo();
-    await dataset(repo);
-    const r = await runJson(['add', 'data'], { cwd: repo, vars: { MLSTORE_DURABILITY: 'sometimes' } });
-    expect(r).toMatchObject({ code: 2, json: { error: { code: 'BAD_CONFIG' } } });
-    expect(r.json.error.hint).toMatch(/batched/);
-    expect(await objectNames(repo)).toEqual([]);
-  });
+  for (const [name, value, hint] of [
+    ['MLSTORE_DURABILITY', 'sometimes', /batched/],
+    ['MLSTORE_DIRECT_IO', 'yes', /page cache/],
+  ] as const) {
+    it(`an unknown ${name} is a usage error (exit 2, BAD_CONFIG) and nothing is stored`, async () => {
+      const repo = await newRepo();
+      await dataset(repo);
+      const r = await runJson(['add', 'data'], { cwd: repo, vars: { [name]: value } });
+      expect(r).toMatchObject({ code: 2, json: { error: { code: 'BAD_CONFIG' } } });
+      expect(r.json.error.hint).toMatch(hint);
+      expect(await objectNames(repo)).toEqual([]);
+    });
+  }
 });
