@@ -155,6 +155,11 @@ export class Repository {
       isAlive: this.env.isAlive,
     });
     try {
+      // Leftovers of killed commands (temp files of objects, checkouts, packs) would otherwise
+      // stay forever. Best effort: a failure here must not stop the command.
+      if (this.backend instanceof LocalBackend) {
+        await this.backend.cleanTmp().catch((e: unknown) => this.env.log.debug(`cleaning ${join(this.dir, 'tmp')} failed: ${String(e)}`));
+      }
       return await fn();
     } finally {
       await lock.release();

@@ -34,7 +34,8 @@
  */
 import * as nodeFs from 'node:fs/promises';
 import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import {
@@ -107,8 +108,12 @@ export class LocalBackend implements Backend, PackedPlaces {
   readonly #batchObjects: number;
   /** Without an injected fs, existence checks use statSync: no libuv round trip, no Error object. */
   readonly #realFs: boolean;
-  /** Temp names: a random prefix per instance and a counter (unique across processes, cheap). */
-  readonly #tmpPrefix = `${randomBytes(8).toString('hex')}-`;
+  /**
+   * Temp names: a prefix per instance and a counter (unique across processes, cheap). With an
+   * owner the prefix starts `<pid>@<host tag>.`, so cleanTmp never removes a live writer's files.
+   */
+  readonly #tmpPrefix: string;
+  readonly #owner: LocalBackendOptions['owner'];
   #tmpCounter = 0;
   /** final path → temp path of every staged object not yet renamed into place. */
   readonly #staged = new Map<string, string>();
@@ -131,6 +136,8 @@ export class LocalBackend implements Backend, PackedPlaces {
 
   constructor(root: string, options: LocalBackendOptions = {}) {
     this.#root = root;
+    this.#owner = options.owner;
+    this.#tmpPrefix = `${options.owner ? `${options.owner.pid}@${hostTag()}.` : ''}${randomBytes(8).toString('hex')}-`;
     this.location = root;
     this.#fs = options.fs ?? nodeFs;
     this.#durability = options.durability ?? 'batched';
@@ -460,8 +467,10 @@ export class LocalBackend implements Backend, PackedPlaces {
 
   /**
    * Removes leftovers of interrupted writes from `<root>/tmp/` (and abandoned lock files).
-   * Only files older than `olderThanMs` (default 10 min) go, so concurrent writers are safe, and
-   * never this instance's own temp files (a staged batch may be older than that).
+   * Only files older than `olderThanMs` (default 10 min) go, never this instance's own temp files
+   * (a staged batch may be older than that), and never those of a writer on this host whose
+   * process is still alive (a long fetch, which takes no repository lock, may hold staged files
+   * for longer than 10 minutes). Files of other hosts, or named without an owner, go by age alone.
    */
   async cleanTmp(options: { olderThanMs?: number } = {}): Promise<number> {
     const cutoff = this.#now() - (options.olderThanMs ?? 600_000);
@@ -479,6 +488,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       }
       for (const name of names) {
         if (name.startsWith(this.#tmpPrefix)) continue; // this instance's own: staged, or removed by their writer
+        if (dir !== join(this.#root, TMP, 'locks') && this.#liveWriter(name)) continue;
         const p = join(dir, name);
         const st = await this.#fs.stat(p).catch(() => undefined);
         if (!st?.isFile() || st.mtimeMs > limit) continue;
@@ -486,6 +496,12 @@ export class LocalBackend implements Backend, PackedPlaces {
       }
     }
     return removed + (this.#packs?.removeOrphans(cutoff) ?? 0);
+  }
+
+  /** Whether a temp file name carries the pid of a live process on this host. */
+  #liveWriter(name: string): boolean {
+    const m = /^(\d+)@([0-9a-f]{8})\./.exec(name);
+    return m !== null && this.#owner !== undefined && m[2] === hostTag() && this.#owner.isAlive(Number(m[1]));
   }
 
   #path(key: string): string {
@@ -657,6 +673,13 @@ export class LocalBackend implements Backend, PackedPlaces {
     }
   }
 
+}
+
+let cachedHostTag: string | undefined;
+
+/** 8 hex digits naming this host in temp names (a hash: host names may be long). */
+function hostTag(): string {
+  return (cachedHostTag ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8));
 }
 
 function versionToken(st: { ino: bigint; mtimeNs: bigint; ctimeNs: bigint; size: bigint }): string {

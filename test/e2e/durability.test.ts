@@ -5,7 +5,9 @@
  * batched and none modes, loose with fsync: the same chunk ids either way. The same holds with
  * large chunks written by O_DIRECT (MLSTORE_DIRECT_IO=1). docs/storage.md#local-durability.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
@@ -82,4 +84,29 @@ describe('e2e: MLSTORE_DURABILITY', () => {
       expect(await objectNames(repo)).toEqual([]);
     });
   }
+});
+
+describe('e2e: leftovers of killed commands in .mlstore/tmp', () => {
+  it('the next command that takes the repository lock removes old ones, but never a live writer’s or a young one', async () => {
+    const repo = await newRepo();
+    await dataset(repo);
+    const tmp = join(repo, '.mlstore/tmp');
+    const tag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const files = {
+      dead: `999999999@${tag}.0123456789abcdef-0.tmp`, // a killed writer on this host
+      legacy: '0123456789abcdef-1.tmp', // named before owners were recorded
+      checkout: 'checkout-0123456789abcdef-2', // a killed checkout
+      live: `${process.pid}@${tag}.0123456789abcdef-3.tmp`, // this test process: alive
+    };
+    await writeFile(join(tmp, 'young.tmp'), 'a writer may still own me');
+    for (const name of Object.values(files)) {
+      await writeFile(join(tmp, name), 'partial');
+      await utimes(join(tmp, name), hourAgo, hourAgo);
+    }
+    const add = await runJson(['add', 'data'], { cwd: repo });
+    expect(add.code, add.stderr).toBe(0);
+    const left = (await readdir(tmp)).filter((n) => n !== 'locks');
+    expect(left.sort()).toEqual([files.live, 'young.tmp'].sort());
+  });
 });

@@ -205,6 +205,28 @@ describe('LocalBackend faults', () => {
     expect(keys).toEqual(['objects/a']);
   });
 
+  it('cleanTmp never removes the temp files of a live writer on this host, however old; a dead one’s go by age', async () => {
+    const root = join(work, 'clean-owners');
+    let now = 1_000_000_000_000;
+    const alive = new Set([111]);
+    const owner = (pid: number) => ({ pid, isAlive: (p: number) => alive.has(p) });
+    const writer = new LocalBackend(root, { owner: owner(111), durability: 'batched', now: () => now });
+    const dead = new LocalBackend(root, { owner: owner(222), durability: 'batched', now: () => now });
+    await writer.put('objects/w', new Uint8Array(100_000)); // staged: a temp file named for pid 111
+    await dead.put('objects/d', new Uint8Array(100_001)); // pid 222 "dies" with its file staged
+    const names = await readdir(join(root, 'tmp'));
+    expect(names.filter((n) => n.startsWith('111@'))).toHaveLength(1);
+    expect(names.filter((n) => n.startsWith('222@'))).toHaveLength(1);
+    now = Date.now() + 3_600_000; // an hour later
+    const cleaner = new LocalBackend(root, { owner: owner(333), now: () => now });
+    expect(await cleaner.cleanTmp()).toBe(1);
+    const left = await readdir(join(root, 'tmp'));
+    expect(left.filter((n) => n.startsWith('111@'))).toHaveLength(1); // the live writer's batch is intact…
+    expect(left.filter((n) => n.startsWith('222@'))).toEqual([]);
+    await writer.flush(); // …and commits
+    expect((await stat(join(root, 'objects/w'))).size).toBe(100_000);
+  });
+
   it('breaks at once a ref lock whose holder (pid on this host) is dead; a live holder is waited for', async () => {
     const { createHash } = await import('node:crypto');
     const { hostname } = await import('node:os');
