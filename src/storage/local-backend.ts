@@ -34,8 +34,7 @@
  */
 import * as nodeFs from 'node:fs/promises';
 import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+
 import { dirname, join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import {
@@ -55,6 +54,7 @@ import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
 import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './local-packs.js';
 import { PackStore, type SealedPack } from './local-pack-store.js';
 import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
+import { cleanTmpDir, tmpPrefix } from './local-tmp.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -137,7 +137,7 @@ export class LocalBackend implements Backend, PackedPlaces {
   constructor(root: string, options: LocalBackendOptions = {}) {
     this.#root = root;
     this.#owner = options.owner;
-    this.#tmpPrefix = `${options.owner ? `${options.owner.pid}@${hostTag()}.` : ''}${randomBytes(8).toString('hex')}-`;
+    this.#tmpPrefix = tmpPrefix(options.owner);
     this.location = root;
     this.#fs = options.fs ?? nodeFs;
     this.#durability = options.durability ?? 'batched';
@@ -466,42 +466,20 @@ export class LocalBackend implements Backend, PackedPlaces {
   }
 
   /**
-   * Removes leftovers of interrupted writes from `<root>/tmp/` (and abandoned lock files).
-   * Only files older than `olderThanMs` (default 10 min) go, never this instance's own temp files
-   * (a staged batch may be older than that), and never those of a writer on this host whose
-   * process is still alive (a long fetch, which takes no repository lock, may hold staged files
-   * for longer than 10 minutes). Files of other hosts, or named without an owner, go by age alone.
+   * Removes leftovers of interrupted writes from `<root>/tmp/` (and abandoned lock files):
+   * see local-tmp.ts for which ones. Returns how many went.
    */
   async cleanTmp(options: { olderThanMs?: number } = {}): Promise<number> {
     const cutoff = this.#now() - (options.olderThanMs ?? 600_000);
-    let removed = 0;
-    for (const [dir, limit] of [
-      [join(this.#root, TMP), cutoff],
-      [join(this.#root, TMP, 'locks'), Math.min(cutoff, this.#now() - this.#lockStaleMs)],
-    ] as const) {
-      let names: string[];
-      try {
-        names = await this.#fs.readdir(dir);
-      } catch (e) {
-        if (errno(e) === 'ENOENT') continue;
-        throw fromFsError(e, dir, 'list');
-      }
-      for (const name of names) {
-        if (name.startsWith(this.#tmpPrefix)) continue; // this instance's own: staged, or removed by their writer
-        if (dir !== join(this.#root, TMP, 'locks') && this.#liveWriter(name)) continue;
-        const p = join(dir, name);
-        const st = await this.#fs.stat(p).catch(() => undefined);
-        if (!st?.isFile() || st.mtimeMs > limit) continue;
-        await this.#fs.unlink(p).then(() => removed++, () => {});
-      }
-    }
+    const removed = await cleanTmpDir({
+      fs: this.#fs,
+      dir: join(this.#root, TMP),
+      cutoff,
+      lockCutoff: Math.min(cutoff, this.#now() - this.#lockStaleMs),
+      ownPrefix: this.#tmpPrefix,
+      ...(this.#owner ? { owner: this.#owner } : {}),
+    });
     return removed + (this.#packs?.removeOrphans(cutoff) ?? 0);
-  }
-
-  /** Whether a temp file name carries the pid of a live process on this host. */
-  #liveWriter(name: string): boolean {
-    const m = /^(\d+)@([0-9a-f]{8})\./.exec(name);
-    return m !== null && this.#owner !== undefined && m[2] === hostTag() && this.#owner.isAlive(Number(m[1]));
   }
 
   #path(key: string): string {
@@ -673,13 +651,6 @@ export class LocalBackend implements Backend, PackedPlaces {
     }
   }
 
-}
-
-let cachedHostTag: string | undefined;
-
-/** 8 hex digits naming this host in temp names (a hash: host names may be long). */
-function hostTag(): string {
-  return (cachedHostTag ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8));
 }
 
 function versionToken(st: { ino: bigint; mtimeNs: bigint; ctimeNs: bigint; size: bigint }): string {
