@@ -11,8 +11,9 @@
  * so the next write to each of them faults, and a fault costs ≈ 25 µs on the benchmark VMs. A
  * 2 GiB `add` forked 4–6 times and took ≈ 45,000 extra faults refilling its read windows
  * (docs/performance.md). The shell is forked once; its own forks of `sync` are cheap, because
- * it is small. It never keeps Node alive (unref'd), and it ends when our end of its stdin
- * closes, i.e. when this process exits.
+ * it is small. It never keeps Node alive (unref'd), it is in a process group of its own (a
+ * Ctrl-C meant for us must not kill it before the flush that keeps the work done so far), and
+ * it ends when our end of its stdin closes, i.e. when this process exits, however it exits.
  *
  * Error reporting: since Linux 5.8 syncfs returns write-back errors (EIO, ENOSPC) recorded on
  * the file system that the caller has not yet seen; `sync` exits non-zero and we report the
@@ -47,7 +48,9 @@ class SyncHelper {
   #dead: Error | undefined;
 
   constructor(path: string, onExit: () => void) {
-    this.#child = spawn('sh', ['-c', LOOP, path], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // detached: its own process group, so a Ctrl-C at the terminal does not kill it in the middle
+    // of the flush that saves the work done before the interrupt; it still ends with our stdin
+    this.#child = spawn('sh', ['-c', LOOP, path], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     this.#hold(false);
     // a broken pipe (the shell died) is reported through 'exit' below
     this.#child.stdin!.on('error', () => undefined);

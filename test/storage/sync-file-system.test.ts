@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,10 +16,20 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** Pids of the helper shells whose command line names `path`. */
+/** Pids of the helper shells (`sh -c <loop> <path>`) for `path`. */
 function helperPids(path: string): number[] {
-  const r = spawnSync('pgrep', ['-f', '--', path], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid);
+  const r = spawnSync('pgrep', ['-f', '^sh -c while read'], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1) === path;
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
 }
 
 describe.runIf(linux)('syncFileSystem (one helper shell per path)', () => {
@@ -57,6 +68,27 @@ describe.runIf(linux)('syncFileSystem (one helper shell per path)', () => {
     expect(['ok', 'EIO']).toContain(first);
     expect(await syncFileSystem(dir)).toBe('ok');
     expect(helperPids(dir)).not.toContain(pid);
+  });
+
+  it('survives a Ctrl-C sent to its parent’s process group, and ends when the parent is SIGKILLed', async () => {
+    const dir = join(work, 'group');
+    await mkdir(dir);
+    const compiled = join(dirname(fileURLToPath(import.meta.url)), '../../dist/storage/sync-file-system.js');
+    const script = join(work, 'stay.mjs');
+    await writeFile(
+      script,
+      `import { syncFileSystem } from ${JSON.stringify(compiled)};\nawait syncFileSystem(process.argv[2]);\nprocess.on('SIGINT', () => {});\nconsole.log('ready');\nsetInterval(() => {}, 1000);\n`,
+    );
+    const child = spawn(process.execPath, [script, dir], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
+    const [helper] = helperPids(dir);
+    expect(helper).toBeGreaterThan(0);
+    process.kill(-child.pid!, 'SIGINT'); // what a terminal's Ctrl-C does: the whole foreground group
+    await new Promise((r) => setTimeout(r, 300));
+    expect(() => process.kill(helper!, 0), 'the helper must outlive a Ctrl-C').not.toThrow();
+    child.kill('SIGKILL');
+    for (let i = 0; i < 50 && helperPids(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(helperPids(dir)).toEqual([]);
   });
 
   it('never keeps Node alive: a process that synced once exits on its own, and its helper with it', async () => {
