@@ -14,8 +14,8 @@
  *    process already see it. Staged objects are committed in batches (when `batchBytes` or
  *    `batchObjects` accumulate, and on `flush()`): one syncfs of the file system makes every
  *    temp file durable, then they are renamed into place, then a second syncfs makes the new
- *    directory entries durable. Batches commit in the background (syncfs runs in a child
- *    process) while the caller goes on writing the next one. Where syncfs is unavailable the
+ *    directory entries durable. Batches commit in the background (syncfs runs in a helper
+ *    process, sync-file-system.ts) while the caller goes on writing the next one. Where syncfs is unavailable the
  *    batch falls back to concurrent per-file fsyncs and directory fsyncs.
  *  - 'fsync': each `put` fsyncs its temp file before the rename (the directory entries still
  *    wait for `flush()`). Slower for many small objects; no file-system-wide sync.
@@ -34,7 +34,6 @@
  */
 import * as nodeFs from 'node:fs/promises';
 import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-
 import { dirname, join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import {
