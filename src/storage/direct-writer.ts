@@ -7,7 +7,9 @@
  * into a new cache page, and on the benchmark VMs the first touch of a fresh page is a hypervisor
  * fault: writing 2 GiB buffered cost 1.5–5 s of system time against 0.45 s with O_DIRECT, and
  * `add` of a 2 GiB file spent 44 % of its CPU in that copy. On bare metal the copy is cheap but
- * still evicts the user's own cached data; O_DIRECT leaves the cache alone.
+ * still evicts the user's own cached data; O_DIRECT leaves the cache alone. It is opt-in
+ * (MLSTORE_DIRECT_IO=1): on a machine where filling the cache is cheap it made `add` slower
+ * (docs/storage.md).
  *
  * O_DIRECT needs the memory address, the file offset and the length aligned to the device's
  * block, and the address aligned to a whole page to be fast: from memory that is only 512-byte
@@ -19,15 +21,15 @@
  *
  * Durability is unchanged: O_DIRECT puts the data on the device but not the file's size or
  * block map; the caller still fsyncs or syncfs'es before the rename, exactly as for buffered
- * writes. Where O_DIRECT is refused (tmpfs, some FUSE and network file systems), or the probe
- * finds no alignment, `write` returns false and the caller writes through the page cache.
+ * writes. Where O_DIRECT is refused (some FUSE and network file systems, tmpfs before Linux 6.6),
+ * or the probe write fails, `write` returns false and the caller writes through the page cache.
  */
 import { constants, openSync, closeSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
-/** Objects at least this large are written directly (all chunks above the packable size; metadata is smaller). */
+/** Objects at least this large are written directly: the chunks of large files (min 256 KiB by default), not metadata. */
 export const DIRECT_MIN = 256 * 1024;
-/** Bytes per slot, a multiple of every block size probed; larger objects are written in pieces. */
+/** Bytes per slot, a multiple of BLOCK; larger objects are written in pieces. */
 const SLOT = 4 * 1024 * 1024;
 /** Slots, i.e. direct writes in flight at once. */
 const SLOTS = 4;
