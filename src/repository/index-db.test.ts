@@ -40,6 +40,23 @@ const entry = (n: number, stored?: { manifest: string | null }): CachedFile => (
 });
 
 describe('stat cache', () => {
+  it('a write larger than one LevelDB batch (≈ 96 KiB) keeps every entry, and a large delete removes exactly its own', async () => {
+    const db = await openDb();
+    try {
+      // 40 directories × 100 files ≈ 600 KiB of values: several batches
+      const files: [string, CachedFile][] = [];
+      for (let d = 0; d < 40; d++) for (let f = 0; f < 100; f++) files.push([`d${d}/f${f}.bin`, entry(d * 1000 + f, { manifest: null })]);
+      await db.putFiles(files);
+      expect(await db.getFiles(files.map(([p]) => p))).toEqual(files.map(([, e]) => e));
+      const gone = files.filter((_, i) => i % 2 === 0).map(([p]) => p);
+      await db.deleteFiles(gone);
+      const after = await db.getFiles(files.map(([p]) => p));
+      expect(after).toEqual(files.map(([, e], i) => (i % 2 === 0 ? undefined : e)));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('entries round-trip across directories, the top level included; writing one keeps its neighbours', async () => {
     const db = await openDb();
     try {
