@@ -47,7 +47,10 @@ class SyncHelper {
   readonly #waiting: Array<{ resolve: (r: SyncResult) => void; reject: (e: Error) => void }> = [];
   #dead: Error | undefined;
 
-  constructor(path: string, onExit: () => void) {
+  constructor(
+    private readonly path: string,
+    onExit: () => void,
+  ) {
     // detached: its own process group, so a Ctrl-C at the terminal does not kill it in the middle
     // of the flush that saves the work done before the interrupt; it still ends with our stdin
     this.#child = spawn('sh', ['-c', LOOP, path], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
@@ -90,8 +93,11 @@ class SyncHelper {
     const code = Number(line.slice(0, space));
     const stderr = line.slice(space + 1).trim();
     if (code === 0) return w.resolve('ok');
-    // no sync(1) at all, or an old coreutils or busybox without --file-system: not a disk error
-    if (code === 127 || /unrecognized option|invalid option|illegal option|usage|not found/i.test(stderr)) return w.resolve('unsupported');
+    // No sync(1) at all (127), or an old coreutils or busybox without --file-system: not a disk
+    // error. The message is read with the path taken out: a directory named "usage" must not turn
+    // a real failure into 'unsupported', whose per-file fsync fallback could no longer see it.
+    const own = stderr.split(this.path.replace(/\n/g, ' ')).join('');
+    if (code === 127 || /unrecognized option|invalid option|illegal option|usage/i.test(own)) return w.resolve('unsupported');
     const message = stderr || `sync exited with ${code}`;
     w.reject(Object.assign(new Error(`syncfs failed: ${message}`), { code: /No space/i.test(message) ? 'ENOSPC' : 'EIO' }));
   }

@@ -55,6 +55,13 @@ describe.runIf(linux)('syncFileSystem (one helper shell per path)', () => {
     expect(await syncFileSystem(missing)).toBe('ok');
   });
 
+  it('a path that reads like "usage" or "invalid option" never turns a failure into "unsupported"', async () => {
+    // 'unsupported' makes the store fall back to per-file fsync, which cannot see a write-back
+    // error that syncfs has already reported: a failure must never be taken for it
+    const tricky = join(work, 'usage invalid option not found');
+    await expect(syncFileSystem(tricky)).rejects.toMatchObject({ code: 'EIO' });
+  });
+
   it('a helper killed between requests is replaced; one killed during a request fails that request', async () => {
     const dir = join(work, 'killed');
     await mkdir(dir);
