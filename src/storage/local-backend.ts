@@ -381,7 +381,22 @@ export class LocalBackend implements Backend, PackedPlaces {
    */
   async close(): Promise<void> {
     if (this.#hasStaged() && !this.#sync.failed) await this.flush().catch(() => {});
+    if (this.#sync.failed) await this.#discardOwnTmp();
     this.#packs?.close();
+  }
+
+  /**
+   * After a fatal failure this instance never commits again, so its temp files (loose objects,
+   * pack drafts, probes: all named with its prefix) are garbage: removed now rather than left
+   * for a later cleanTmp. Best effort, like close().
+   */
+  async #discardOwnTmp(): Promise<void> {
+    await this.#committing.catch(() => {}); // no batch still renaming
+    this.#packs?.abandon();
+    const dir = join(this.#root, TMP);
+    const names = await this.#fs.readdir(dir).catch(() => [] as string[]);
+    for (const name of names) if (name.startsWith(this.#tmpPrefix)) await this.#fs.unlink(join(dir, name)).catch(() => {});
+    this.#staged.clear();
   }
 
   /**

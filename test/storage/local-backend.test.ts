@@ -115,6 +115,31 @@ describe('LocalBackend faults', () => {
     }
   });
 
+  it('a full disk while packing is fatal, and close() then removes every temp file of its own', async (ctx) => {
+    const mnt = join(work, 'tiny-packs');
+    await mkdir(mnt, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (e) {
+      ctx.skip(`cannot mount a 2 MiB tmpfs (needs root): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    }
+    try {
+      const b = new LocalBackend(join(mnt, 'store'), { packs: true });
+      await b.put('objects/chunks/aa/loose', new Uint8Array(300 * 1024)); // staged as a loose temp file
+      // small chunks fill the pack draft's gather buffer; writing it out runs out of space
+      let failure: unknown;
+      for (let i = 0; i < 64 && !failure; i++) {
+        const key = `objects/chunks/${i.toString(16).padStart(2, '0')}/${'f'.repeat(62)}`;
+        await b.put(key, new Uint8Array(60 * 1024).fill(i)).catch((e: unknown) => (failure = e));
+      }
+      expect(failure, 'the disk must fill up').toBeDefined();
+      await b.close();
+      expect((await readdir(join(mnt, 'store', 'tmp'))).filter((n) => n !== 'locks')).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
   it("durability 'fsync': an fsync failure is fatal: no retry, every later write fails", async () => {
     let failSync = false;
     let syncCalls = 0;
