@@ -15,8 +15,8 @@
  *    `batchObjects` accumulate, and on `flush()`): one syncfs of the file system makes every
  *    temp file durable, then they are renamed into place, then a second syncfs makes the new
  *    directory entries durable. Batches commit in the background (syncfs runs in a helper
- *    process, sync-file-system.ts) while the caller goes on writing the next one. Where syncfs is unavailable the
- *    batch falls back to concurrent per-file fsyncs and directory fsyncs.
+ *    process, sync-file-system.ts) while the caller goes on writing the next one. Where syncfs
+ *    is unavailable the batch falls back to concurrent per-file fsyncs and directory fsyncs.
  *  - 'fsync': each `put` fsyncs its temp file before the rename (the directory entries still
  *    wait for `flush()`). Slower for many small objects; no file-system-wide sync.
  *  - 'none': no fsync at all (scratch stores, tests).
@@ -53,7 +53,7 @@ import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
 import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './local-packs.js';
 import { PackStore, type SealedPack } from './local-pack-store.js';
 import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
-import { cleanTmpDir, tmpPrefix } from './local-tmp.js';
+import { cleanTmpDir, tmpPrefix, type StoreOwner } from './local-tmp.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -73,7 +73,7 @@ export interface LocalBackendOptions {
   /** A lock file older than this is considered abandoned. Default 30 s. */
   lockStaleMs?: number;
   /** This process and a liveness probe: a CAS lock left by a dead process on this host is broken at once. */
-  owner?: { pid: number; isAlive: (pid: number) => boolean };
+  owner?: StoreOwner;
   /**
    * Keep small chunk objects in packs (local-packs.ts) rather than one file each. Only with the
    * real file system and durability 'batched' or 'none'; the repository's store sets it, remotes not.
@@ -112,7 +112,7 @@ export class LocalBackend implements Backend, PackedPlaces {
    * owner the prefix starts `<pid>@<host tag>.`, so cleanTmp never removes a live writer's files.
    */
   readonly #tmpPrefix: string;
-  readonly #owner: LocalBackendOptions['owner'];
+  readonly #owner: StoreOwner | undefined;
   #tmpCounter = 0;
   /** final path → temp path of every staged object not yet renamed into place. */
   readonly #staged = new Map<string, string>();

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { LocalFs } from './local-backend.js';
+import type { StoreOwner } from './local-tmp.js';
 
 export interface KeyLockOptions {
   fs: LocalFs;
@@ -24,8 +25,7 @@ export interface KeyLockOptions {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   ensureDir: (dir: string) => Promise<void>;
-  /** This process's pid and a liveness probe for pids on this host (storage does not touch `process`). */
-  owner?: { pid: number; isAlive: (pid: number) => boolean };
+  owner?: StoreOwner;
 }
 
 export async function withKeyLock<T>(o: KeyLockOptions, key: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {

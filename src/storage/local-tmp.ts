@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fromFsError } from '../errors.js';
 import type { LocalFs } from './local-backend.js';
 
-export interface TmpOwner {
+/** This process's pid and a liveness probe for pids on this host (storage does not touch `process`). */
+export interface StoreOwner {
   pid: number;
   isAlive: (pid: number) => boolean;
 }
@@ -25,12 +26,12 @@ function hostTag(): string {
 }
 
 /** A fresh prefix for one backend instance's temp names. */
-export function tmpPrefix(owner: TmpOwner | undefined): string {
+export function tmpPrefix(owner: StoreOwner | undefined): string {
   return `${owner ? `${owner.pid}@${hostTag()}.` : ''}${randomBytes(8).toString('hex')}-`;
 }
 
 /** Whether a temp file name carries the pid of a live process on this host. */
-function liveWriter(name: string, owner: TmpOwner | undefined): boolean {
+function liveWriter(name: string, owner: StoreOwner | undefined): boolean {
   const m = /^(\d+)@([0-9a-f]{8})\./.exec(name);
   return m !== null && owner !== undefined && m[2] === hostTag() && owner.isAlive(Number(m[1]));
 }
@@ -46,7 +47,7 @@ export interface CleanTmpOptions {
   /** The calling instance's prefix: its own files never go (a staged batch may be older than the cutoff). */
   ownPrefix: string;
   /** Who is asking: files of live writers on this host never go. Without it, age alone decides. */
-  owner?: TmpOwner;
+  owner?: StoreOwner;
 }
 
 /** Removes abandoned temp and lock files; returns how many. */

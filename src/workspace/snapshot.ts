@@ -59,8 +59,6 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
   const opening = repo.index();
   const reading = options.verify ? undefined : opening.then((index) => index?.getFilesUnder(roots));
   reading?.catch(() => {}); // observed below; not an unhandled rejection if the scan fails first
-  // before the scan and the chunker grow this process (local-backend.ts, prepareWrites)
-  if (options.mode === 'store') repo.backend.prepareWrites?.();
   const scan: ScanResult = await scanWorkspace(repo.root, roots, signal);
   const index = await opening;
   const cached = await reading;
@@ -117,6 +115,10 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
       (file.size < repo.config.chunking.min ? small : large).push(file);
     }
   });
+  // Only when something will be written (starting the syncfs helper forks, and every page this
+  // process writes afterwards faults once more), and before the chunker grows the process
+  // (local-backend.ts, prepareWrites).
+  if (options.mode === 'store' && small.length + large.length > 0) repo.backend.prepareWrites?.();
   // Small files one after another with synchronous reads (small-file.ts), yielding to the event
   // loop now and then so Ctrl-C and progress get through; large files one at a time beside them,
   // each already using every core through the chunk pool.

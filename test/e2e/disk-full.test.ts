@@ -3,7 +3,6 @@
  * stays consistent (every object hashes to its name, refs complete), and once space is freed the
  * next add/commit works. Needs root (mount); skipped with the reason printed otherwise.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,15 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
 import { newRepo, tempDir, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent, workspaceLeftovers } from '../helpers/store.js';
-
-async function mountTmpfs(dir: string): Promise<string | undefined> {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { stdio: 'pipe' });
-    return undefined;
-  } catch (e) {
-    return `mount -t tmpfs is not permitted here (${String((e as { stderr?: Buffer }).stderr ?? e).trim()})`;
-  }
-}
+import { withTmpfs } from '../helpers/tmpfs.js';
 
 /** Fills the file system until ENOSPC, then gives back `leave` bytes (room for small files such as the lock). */
 async function fill(path: string, leave: number): Promise<void> {
@@ -37,13 +28,7 @@ async function fill(path: string, leave: number): Promise<void> {
 
 describe('e2e disk full', () => {
   it('add and commit on a full disk: exit 3 NO_SPACE, store consistent, works again after freeing space', async (ctx) => {
-    const mnt = await tempDir('mlstore-tmpfs-');
-    const why = await mountTmpfs(mnt);
-    if (why) {
-      console.warn(`[skip reason] disk-full test: ${why}`);
-      ctx.skip();
-    }
-    try {
+    await withTmpfs(ctx, await tempDir('mlstore-tmpfs-'), '8m', async (mnt) => {
       const repo = await newRepo({ dir: mnt, chunks: ['--chunk-min', '64KiB', '--chunk-avg', '256KiB', '--chunk-max', '1MiB'] });
       await writeFiles(repo, { 'data/small.txt': 'small\n', 'data/big.bin': randomBytes(5 * 1024 * 1024) });
 
@@ -83,8 +68,6 @@ describe('e2e disk full', () => {
       expect((await runJson(['status'], { cwd: repo })).json.clean).toBe(true);
       const { refs } = await assertStoreConsistent(repo);
       expect(refs.commits).toBe(2);
-    } finally {
-      execFileSync('umount', ['-l', mnt], { stdio: 'ignore' });
-    }
+    });
   }, 60_000);
 });

@@ -4,7 +4,6 @@
  * shared window (as chunkFile hands them over), more writes at once than there are slots, the
  * O_EXCL rule, and the fallback where the probe fails.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIRECT_MIN, DirectWriter } from '../../src/storage/direct-writer.js';
 import { LocalBackend } from '../../src/storage/local-backend.js';
+import { withTmpfs } from '../helpers/tmpfs.js';
 
 let work: string;
 let probes = 0;
@@ -78,14 +78,7 @@ describe('DirectWriter', () => {
   });
 
   it('on tmpfs (O_DIRECT accepted or refused, by kernel version) LocalBackend stores the exact bytes', async (ctx) => {
-    const mnt = join(work, 'tmpfs');
-    await mkdir(mnt);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch (e) {
-      ctx.skip(`cannot mount a tmpfs (needs root): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    }
-    try {
+    await withTmpfs(ctx, join(work, 'tmpfs'), '32m', async (mnt) => {
       ctx.annotate(`O_DIRECT on tmpfs here: ${writerIn(mnt).enabled}`);
       const b = new LocalBackend(join(mnt, 'store'), { directIo: true });
       const bytes = sharedView(DIRECT_MIN + 77, 5);
@@ -93,9 +86,7 @@ describe('DirectWriter', () => {
       await b.flush();
       expect(Buffer.compare(Buffer.from(await b.get('objects/chunks/ab/big')), Buffer.from(bytes))).toBe(0);
       await b.close();
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
+    });
   });
 
   it('LocalBackend with directIo stores large objects exactly and small ones as before', async () => {

@@ -2,7 +2,7 @@
  * Local-directory faults the contract suite cannot express: SIGKILL mid-write, a full disk, a
  * failing fsync, unreadable files, tmp/ clean-up.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as nodeFs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBackend, type LocalFs } from '../../src/storage/local-backend.js';
 import { expectCode } from './backend-contract.js';
+import { withTmpfs } from '../helpers/tmpfs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, '../../src');
@@ -89,14 +90,7 @@ describe('LocalBackend crash safety', () => {
 
 describe('LocalBackend faults', () => {
   it('maps a full disk to NO_SPACE and leaves no file behind', async (ctx) => {
-    const mnt = join(work, 'tiny');
-    await mkdir(mnt, { recursive: true });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch (e) {
-      ctx.skip(`cannot mount an 8 MiB tmpfs (needs root): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    }
-    try {
+    await withTmpfs(ctx, join(work, 'tiny'), '8m', async (mnt) => {
       // through the page cache, and with O_DIRECT (tmpfs accepts it on recent kernels; where it
       // does not, the second round simply repeats the first)
       const { DirectWriter } = await import('../../src/storage/direct-writer.js');
@@ -110,20 +104,11 @@ describe('LocalBackend faults', () => {
         expect(await readdir(join(mnt, `store-${directIo}`, 'tmp')), `directIo ${directIo}`).toEqual([]);
         expect((await b.get('objects/small')).length).toBe(1000);
       }
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
+    });
   });
 
   it('a full disk while packing is fatal, and close() then removes every temp file of its own', async (ctx) => {
-    const mnt = join(work, 'tiny-packs');
-    await mkdir(mnt, { recursive: true });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch (e) {
-      ctx.skip(`cannot mount a 2 MiB tmpfs (needs root): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    }
-    try {
+    await withTmpfs(ctx, join(work, 'tiny-packs'), '2m', async (mnt) => {
       const b = new LocalBackend(join(mnt, 'store'), { packs: true });
       await b.put('objects/chunks/aa/loose', new Uint8Array(300 * 1024)); // staged as a loose temp file
       // small chunks fill the pack draft's gather buffer; writing it out runs out of space
@@ -135,9 +120,7 @@ describe('LocalBackend faults', () => {
       expect(failure, 'the disk must fill up').toBeDefined();
       await b.close();
       expect((await readdir(join(mnt, 'store', 'tmp'))).filter((n) => n !== 'locks')).toEqual([]);
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
+    });
   });
 
   it("durability 'fsync': an fsync failure is fatal: no retry, every later write fails", async () => {
