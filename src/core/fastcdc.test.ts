@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { testBytes } from '../../test/helpers/test-bytes.js';
 import { isMlstoreError } from '../errors.js';
 import {
   Chunker,
@@ -16,19 +17,6 @@ import {
   validateChunkParams,
   type ChunkParams,
 } from './fastcdc.js';
-
-/**
- * Deterministic test input, easy to reproduce elsewhere: the concatenation of
- * SHA-256("mlstore-test-vector:<seed>:<i>") for i = 0, 1, 2 …, cut to `size` bytes.
- */
-export function testBytes(seed: string, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  for (let i = 0, off = 0; off < size; i++, off += 32) {
-    const block = createHash('sha256').update(`mlstore-test-vector:${seed}:${i}`).digest();
-    out.set(block.subarray(0, Math.min(32, size - off)), off);
-  }
-  return out;
-}
 
 /** Sizes completed with the current cut rule (level 1, normal size halfway from min to avg). */
 const SMALL: ChunkParams = validateChunkParams({ min: 1024, avg: 4096, max: 16384 });

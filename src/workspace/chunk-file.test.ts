@@ -180,4 +180,20 @@ describe('chunkFile with real worker threads (these files compiled by tsc into a
       await pool.close();
     }
   });
+
+  it('cuts several files at once on one pool: each file keeps its own scanner in its thread', async () => {
+    const pool = new impl!.ChunkPool({ threads: 2 });
+    try {
+      const files = [randomBytes(3 * 1024 * 1024 + 1), randomBytes(2 * 1024 * 1024 + 17), randomBytes(1024 * 1024 - 5)];
+      await Promise.all(files.map((bytes, i) => check(impl!.chunkFile, pool, bytes, i === 1 ? TINY_LEGACY : TINY, 65536 + i)));
+      // an abandoned file (onChunk fails) does not disturb the next one
+      const bad = join(dir, 'abandoned');
+      writeFileSync(bad, files[0]!);
+      const e = await impl!.chunkFile(bad, TINY, { pool, windowBytes: 65536, onChunk: async () => Promise.reject(new Error('disk on fire')) }).catch((x: unknown) => x);
+      expect((e as Error).message).toBe('disk on fire');
+      await check(impl!.chunkFile, pool, files[1]!, TINY, 65536);
+    } finally {
+      await pool.close();
+    }
+  });
 });

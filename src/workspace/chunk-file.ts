@@ -3,22 +3,23 @@
  * of every chunk, in one read of the file, with bounded memory (docs/chunking.md).
  *
  * The file is read into fixed windows of shared memory (SharedArrayBuffer). For each window the
- * main thread hashes the bytes into the whole-file digest while a pool thread gear-scans the same
- * memory for candidate cuts; a CutResolver turns the candidates, window by window in file order,
- * into cuts; batches of finished chunks go to a pool thread to be hashed; then the caller's
- * onChunk stores them. A window is reused once every chunk touching it has been stored.
+ * main thread hashes the bytes into the whole-file digest while a pool thread finds the cuts in
+ * the same memory (one thread per file, in file order: cut-scanner.ts skips the first min − 32
+ * bytes of every chunk); batches of finished chunks go to a pool thread to be hashed; then the
+ * caller's onChunk stores them. A window is reused once every chunk touching it has been stored.
  *
  * Worker loading: the worker entry is `chunk-worker.js` next to this module (dist/ after
  * `npm run build`). When this module runs as TypeScript source (vitest), plain Node 20 cannot load
  * a `.ts` worker, so the pool runs the very same job function in the main thread instead
- * ("inline" mode): same windows, same resolver, same batching, only no threads. The threaded path
+ * ("inline" mode): same windows, same scanner, same batching, only no threads. The threaded path
  * is tested by compiling these files with tsc into a temporary directory (chunk-file.test.ts).
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CutResolver, GEAR_WINDOW, cutMasks, validateChunkParams, type Candidates, type ChunkParams, type CutMasks } from '../core/fastcdc.js';
+import { GEAR_WINDOW, validateChunkParams, type ChunkParams } from '../core/fastcdc.js';
+import { sharedArena } from '../core/shared-arena.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
 import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece } from './chunk-worker.js';
@@ -48,8 +49,8 @@ export class ChunkPool {
   readonly inline: boolean;
   private slots: Slot[] = [];
   private nextId = 1;
-  /** Spare read windows kept between files, so a run of big files reuses the same memory. */
-  private spare: SharedArrayBuffer[] = [];
+  /** The thread that holds each open cut session's scanner. */
+  private readonly pinned = new Map<number, Slot>();
 
   constructor(options: ChunkPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
@@ -69,7 +70,16 @@ export class ChunkPool {
         });
       });
     }
-    const slot = this.pick();
+    let slot: Slot;
+    if (job.kind === 'hash') {
+      slot = this.pick();
+    } else {
+      const held = this.pinned.get(job.session);
+      if (held && !this.slots.includes(held)) return Promise.reject(new MlstoreError('INTERNAL', 'A chunking thread failed'));
+      slot = held ?? this.pick();
+      if (job.kind === 'end' || job.last) this.pinned.delete(job.session);
+      else this.pinned.set(job.session, slot);
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
@@ -78,19 +88,8 @@ export class ChunkPool {
     });
   }
 
-  /** A shared window of `bytes` bytes, reused when one of that size is spare. */
-  takeWindow(bytes: number): SharedArrayBuffer {
-    const i = this.spare.findIndex((b) => b.byteLength === bytes);
-    return i >= 0 ? this.spare.splice(i, 1)[0]! : new SharedArrayBuffer(bytes);
-  }
-
-  /** Gives windows back once nothing refers to them any more; keeps at most 16. */
-  giveWindows(buffers: SharedArrayBuffer[]): void {
-    for (const b of buffers) if (this.spare.length < 16) this.spare.push(b);
-  }
-
   async close(): Promise<void> {
-    this.spare = [];
+    this.pinned.clear();
     const slots = this.slots;
     this.slots = [];
     await Promise.all(slots.map((s) => s.worker.terminate()));
@@ -196,6 +195,9 @@ export async function chunkFile(path: string, params: ChunkParams, options: Chun
 
 type Body = Omit<ChunkFileResult, 'size' | 'stat'>;
 
+/** Cut sessions are numbered process-wide: inline pools share the one table of scanners. */
+let nextSession = 1;
+
 /** Below `min` a file is one chunk: one read, one hash, no thread round-trip. */
 async function chunkSmall(fh: FileHandle, path: string, size: number, options: ChunkFileOptions): Promise<Body> {
   const bytes = new Uint8Array(size);
@@ -207,16 +209,15 @@ async function chunkSmall(fh: FileHandle, path: string, size: number, options: C
 }
 
 const WINDOW = 8 * 1024 * 1024;
-/** Bytes before each window's data where the previous window's last 31 bytes are copied. */
-const CTX = 32;
 /** Hash jobs are flushed at this many bytes, and at the end of each window. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 
 interface Window {
-  sab: SharedArrayBuffer;
+  /** A block of the shared arena (reused across files: fresh memory page-faults). */
+  block: Uint8Array;
   start: number;
   end: number;
-  /** 1 until the resolver has cut past the window, plus one per chunk not yet stored. */
+  /** 1 until the cuts have passed the window, plus one per chunk not yet stored. */
   refs: number;
   open: boolean;
 }
@@ -230,22 +231,23 @@ interface PendingChunk {
 
 /** One file's pipeline (the big-file path of chunkFile). */
 class Ingest {
-  private readonly masks: CutMasks;
-  private readonly resolver: CutResolver;
+  /** This file's cut session (chunk-worker.ts). */
+  private readonly session = nextSession++;
+  /** The last cut so far: every window before it is done with cutting. */
+  private cutPosition = 0;
   private readonly hasher = createHash('sha256');
   private readonly windowSize: number;
   private readonly maxWindows: number;
   private readonly live: Window[] = [];
-  private readonly free: SharedArrayBuffer[] = [];
+  private readonly free: Uint8Array[] = [];
   private allocated = 0;
   private readonly chunks: Array<[string, number]> = [];
-  private prevCut = 0;
   private batch: PendingChunk[] = [];
   private batchBytes = 0;
   private readonly tasks = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private waiters: Array<() => void> = [];
-  private readonly spareCopies: Buffer[] = [];
+  private readonly spareCopies: Uint8Array[] = [];
 
   constructor(
     private readonly fh: FileHandle,
@@ -255,8 +257,6 @@ class Ingest {
     private readonly options: ChunkFileOptions,
     private readonly pool: ChunkPool,
   ) {
-    this.masks = cutMasks(params);
-    this.resolver = new CutResolver(params);
     this.windowSize = Math.max(GEAR_WINDOW, Math.min(options.windowBytes ?? WINDOW, size));
     // The open chunk can span ceil(max/W)+1 windows; the rest keep the threads and onChunk busy.
     this.maxWindows = Math.ceil(params.max / this.windowSize) + 2 + 2 * pool.threads;
@@ -266,8 +266,8 @@ class Ingest {
     const scans: Array<{ win: Window; result: Promise<ChunkJobResult> }> = [];
     const wake = (): void => this.wake();
     this.options.signal?.addEventListener('abort', wake);
+    let ended = false;
     try {
-      let tail: Uint8Array = new Uint8Array(0);
       for (let pos = 0; pos < this.size; ) {
         this.check();
         while (scans.length > this.pool.threads || !this.canAllocate()) {
@@ -276,37 +276,37 @@ class Ingest {
           this.check();
         }
         const win = this.allocate(pos, Math.min(this.size, pos + this.windowSize));
-        const data = new Uint8Array(win.sab, CTX, win.end - win.start);
+        const data = win.block.subarray(0, win.end - win.start);
         await readExactly(this.fh, this.path, data, pos);
-        const ctxLen = Math.min(GEAR_WINDOW - 1, pos);
-        new Uint8Array(win.sab, CTX - ctxLen, ctxLen).set(tail.subarray(tail.length - ctxLen));
+        const last = win.end === this.size;
         const result = this.pool.run({
-          kind: 'scan',
-          piece: [win.sab, CTX - ctxLen, ctxLen + data.length],
-          startOffset: pos - ctxLen,
-          from: ctxLen,
-          masks: this.masks,
+          kind: 'cuts',
+          session: this.session,
+          piece: piece(data),
+          ...(pos === 0 ? { params: this.params } : {}),
+          ...(last ? { last } : {}),
         });
+        ended = last;
         result.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
         scans.push({ win, result });
         this.hasher.update(data); // on the main thread, while a pool thread scans the same bytes
-        tail = data.slice(Math.max(0, data.length - (GEAR_WINDOW - 1)));
         pos = win.end;
       }
       while (scans.length > 0) await this.resolveScan(scans.shift()!);
-      for (const cut of this.resolver.finish(this.size)) this.emit(cut);
-      this.releasePassed();
+      if (this.cutPosition !== this.size) throw new Error(`the cuts end at ${this.cutPosition}, not at the size ${this.size}`);
       this.flush();
       while (this.tasks.size > 0) {
         await Promise.race(this.tasks);
         this.check();
       }
       this.check();
-      this.pool.giveWindows(this.free.splice(0)); // all windows are free once every task is done
+      this.giveBack(); // all windows are free once every task is done
       return { digest: this.hasher.digest('hex'), chunks: this.chunks };
     } catch (e) {
       // Nothing may still be writing when we report the failure.
       await Promise.allSettled([...this.tasks, ...scans.map((s) => s.result)]);
+      if (!ended) this.pool.run({ kind: 'end', session: this.session }).catch(() => undefined);
+      this.giveBack();
       throw e;
     } finally {
       this.options.signal?.removeEventListener('abort', wake);
@@ -323,12 +323,12 @@ class Ingest {
   }
 
   private allocate(start: number, end: number): Window {
-    let sab = this.free.pop();
-    if (!sab) {
-      sab = this.pool.takeWindow(CTX + this.windowSize);
+    let block = this.free.pop();
+    if (!block) {
+      block = sharedArena().take(this.windowSize);
       this.allocated++;
     }
-    const win: Window = { sab, start, end, refs: 1, open: true };
+    const win: Window = { block, start, end, refs: 1, open: true };
     this.live.push(win);
     return win;
   }
@@ -336,8 +336,14 @@ class Ingest {
   private release(win: Window): void {
     if (--win.refs > 0) return;
     this.live.splice(this.live.indexOf(win), 1);
-    this.free.push(win.sab);
+    this.free.push(win.block);
     this.wake();
+  }
+
+  /** Returns the free windows and copy buffers to the arena (only those nothing refers to). */
+  private giveBack(): void {
+    for (const b of this.free.splice(0)) sharedArena().give(b);
+    for (const b of this.spareCopies.splice(0)) sharedArena().give(b);
   }
 
   private wake(): void {
@@ -351,15 +357,14 @@ class Ingest {
   }
 
   private async resolveScan(scan: { win: Window; result: Promise<ChunkJobResult> }): Promise<void> {
-    const candidates = (await scan.result) as Candidates;
-    for (const cut of this.resolver.push(candidates, scan.win.end)) this.emit(cut);
+    for (const cut of (await scan.result) as number[]) this.emit(cut);
     this.releasePassed();
     this.flush();
   }
 
-  /** Drops the "open" reference of every window the resolver has cut past. */
+  /** Drops the "open" reference of every window the cuts have passed. */
   private releasePassed(): void {
-    const position = this.resolver.position;
+    const position = this.cutPosition;
     for (const win of [...this.live]) {
       if (win.open && win.end <= position) {
         win.open = false;
@@ -369,15 +374,16 @@ class Ingest {
   }
 
   private emit(cut: number): void {
-    const a = this.prevCut;
-    this.prevCut = cut;
+    const a = this.cutPosition;
+    if (!(cut > a && cut <= this.size)) throw new Error(`bad cut ${cut} after ${a}`);
+    this.cutPosition = cut;
     const chunk: PendingChunk = { index: this.chunks.length, size: cut - a, pieces: [], windows: [] };
     this.chunks.push(['', cut - a]);
     for (const win of this.live) {
       const s = Math.max(a, win.start);
       const e = Math.min(cut, win.end);
       if (s >= e) continue;
-      chunk.pieces.push([win.sab, CTX + s - win.start, e - s]);
+      chunk.pieces.push(piece(win.block.subarray(s - win.start, e - win.start)));
       chunk.windows.push(win);
       win.refs++;
     }
@@ -422,26 +428,31 @@ class Ingest {
   }
 
   /**
-   * A buffer for a chunk that spans windows. Recycled: fresh memory for every such chunk cost a
-   * page fault per 4 KiB (≈ 0.4 s of a 2 GiB add).
+   * A buffer for a chunk that spans windows, from the arena (copies into it run at memcpy speed,
+   * shared-arena.ts) and recycled: fresh memory for every such chunk cost a page fault per 4 KiB
+   * (≈ 0.4 s of a 2 GiB add).
    */
-  private takeCopyBuffer(size: number): Buffer {
+  private takeCopyBuffer(size: number): Uint8Array {
     const i = this.spareCopies.findIndex((b) => b.length >= size);
-    return i >= 0 ? this.spareCopies.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(size, this.params.max));
+    return i >= 0 ? this.spareCopies.splice(i, 1)[0]! : sharedArena().take(Math.max(size, this.params.max));
   }
 }
 
+/** A piece (for posting to a pool thread) of a view of shared memory. */
+function piece(view: Uint8Array): Piece {
+  return [view.buffer as SharedArrayBuffer, view.byteOffset, view.length];
+}
+
 /** The chunk's bytes: a view when it lies in one window, else a copy of its pieces into `copy`. */
-function contiguous(c: PendingChunk, copy: Buffer | undefined): Uint8Array {
+function contiguous(c: PendingChunk, copy: Uint8Array | undefined): Uint8Array {
   if (c.pieces.length === 1) {
     const [buf, off, len] = c.pieces[0]!;
     return new Uint8Array(buf, off, len);
   }
-  // Buffer.copy (memcpy) rather than Uint8Array.set, which is ≈ 2.4× slower out of shared memory;
-  // the buffer is not zero-filled: every byte of the returned view is written here.
-  const out = (copy ?? Buffer.allocUnsafeSlow(c.size)).subarray(0, c.size);
+  // the buffer is not zero-filled: every byte of the returned view is written here
+  const out = (copy ?? new Uint8Array(c.size)).subarray(0, c.size);
   let at = 0;
-  for (const [buf, off, len] of c.pieces) at += Buffer.from(buf, off, len).copy(out, at);
+  for (const [buf, off, len] of c.pieces) at += sharedArena().copy(out.subarray(at), new Uint8Array(buf, off, len));
   if (at !== c.size) throw new Error(`chunk pieces hold ${at} bytes, not ${c.size}`);
   return out;
 }

@@ -1,6 +1,12 @@
 /**
- * The work a chunk-pool thread does: gear-scan a window for candidate cuts, or SHA-256 a batch
- * of chunks. Bytes arrive as SharedArrayBuffer views, so nothing is copied in either direction.
+ * The work a chunk-pool thread does: find the cuts in the next window of a file, or SHA-256 a
+ * batch of chunks. Bytes arrive as SharedArrayBuffer views, so nothing is copied in either
+ * direction.
+ *
+ * Cut finding is sequential per file (cut-scanner.ts: it skips the first min − 32 bytes of each
+ * chunk), so a file's scanner lives in the thread that receives its first window, keyed by a
+ * session number; ChunkPool sends all of that file's cut jobs to the same thread, and messages
+ * to one thread arrive in order.
  *
  * The same `runChunkJob` also runs in the main thread when the pool is in inline mode (tests
  * running the TypeScript source, where plain Node cannot load this file as a worker; see
@@ -9,20 +15,28 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { findCandidates, type Candidates, type CutMasks } from '../core/fastcdc.js';
+import { CutScanner } from '../core/cut-scanner.js';
+import type { ChunkParams } from '../core/fastcdc.js';
 
 /** [buffer, byteOffset, length]: a slice of a shared window. */
 export type Piece = readonly [SharedArrayBuffer, number, number];
 
-export interface ScanJob {
-  readonly kind: 'scan';
-  /** The window: up to 31 bytes of context, then the bytes to scan. */
+export interface CutJob {
+  readonly kind: 'cuts';
+  /** Identifies the file: one scanner per session in the thread that runs it. */
+  readonly session: number;
+  /** The next bytes of the file, right after the previous job's. */
   readonly piece: Piece;
-  /** File offset of the piece's first byte. */
-  readonly startOffset: number;
-  /** Index in the piece of the first byte to report (after the context). */
-  readonly from: number;
-  readonly masks: CutMasks;
+  /** Set on the session's first job: starts a scanner with these parameters. */
+  readonly params?: ChunkParams;
+  /** Set on the last job: the file ends after this piece (its last cut is then the size). */
+  readonly last?: boolean;
+}
+
+/** Drops a session whose file was abandoned (error or abort) before its last piece. */
+export interface EndJob {
+  readonly kind: 'end';
+  readonly session: number;
 }
 
 export interface HashJob {
@@ -31,13 +45,27 @@ export interface HashJob {
   readonly chunks: readonly (readonly Piece[])[];
 }
 
-export type ChunkJob = ScanJob | HashJob;
-export type ChunkJobResult = Candidates | string[];
+export type ChunkJob = CutJob | EndJob | HashJob;
+/** Cut offsets (cut and end jobs) or chunk ids (hash jobs). */
+export type ChunkJobResult = number[] | string[];
+
+/** The scanners of the files this thread is cutting. */
+const sessions = new Map<number, CutScanner>();
 
 export function runChunkJob(job: ChunkJob): ChunkJobResult {
-  if (job.kind === 'scan') {
+  if (job.kind === 'cuts') {
+    if (job.params) sessions.set(job.session, new CutScanner(job.params));
+    const scanner = sessions.get(job.session);
+    if (!scanner) throw new Error(`no cut scanner for session ${job.session}`);
     const [buf, off, len] = job.piece;
-    return findCandidates(new Uint8Array(buf, off, len), job.startOffset, job.masks, job.from);
+    const cuts = scanner.push(new Uint8Array(buf, off, len));
+    if (!job.last) return cuts;
+    sessions.delete(job.session);
+    return [...cuts, ...scanner.finish()];
+  }
+  if (job.kind === 'end') {
+    sessions.delete(job.session);
+    return [];
   }
   return job.chunks.map((pieces) => {
     const h = createHash('sha256');

@@ -5,6 +5,7 @@
  * that), so the thread hashes them where they are; anything else is hashed inline.
  */
 import { sha256Hex } from '../core/digest.js';
+import { sharedArena } from '../core/shared-arena.js';
 import { defaultChunkPool, type ChunkPool } from './chunk-file.js';
 
 /** Below this, a round trip to a thread costs more than hashing inline. */
@@ -19,19 +20,19 @@ export function poolHasher(pool: ChunkPool = defaultChunkPool()): (bytes: Uint8A
   };
 }
 
-/** Read buffers are taken from the pool in slots of this size, so any chunk up to it reuses one. */
+/** Read buffers are taken in blocks of at least this size, so any chunk up to it reuses one. */
 const READ_SLOT_BYTES = 4 * 1024 * 1024;
 
 /**
- * A shared buffer of exactly `size` bytes to read a chunk into, taken from the chunk pool's
- * recycled windows: a fresh SharedArrayBuffer per chunk costs an mmap, page faults and an munmap
+ * A shared buffer of exactly `size` bytes to read a chunk into, from the recycled blocks of the
+ * shared arena: a fresh SharedArrayBuffer per chunk costs an mmap, page faults and an munmap
  * (a 2 GiB checkout went from 5.5 s to 12.6 s with them). Give it back with returnReadBuffer once
  * nothing reads the bytes any more.
  */
-export function takeReadBuffer(size: number, pool: ChunkPool = defaultChunkPool()): Uint8Array {
-  return new Uint8Array(pool.takeWindow(Math.max(size, READ_SLOT_BYTES)), 0, size);
+export function takeReadBuffer(size: number): Uint8Array {
+  return sharedArena().take(Math.max(size, READ_SLOT_BYTES)).subarray(0, size);
 }
 
-export function returnReadBuffer(view: Uint8Array, pool: ChunkPool = defaultChunkPool()): void {
-  if (view.buffer instanceof SharedArrayBuffer) pool.giveWindows([view.buffer]);
+export function returnReadBuffer(view: Uint8Array): void {
+  sharedArena().give(view);
 }

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedArena } from '../../src/core/shared-arena.js';
 import { DIRECT_MIN, DirectWriter } from '../../src/storage/direct-writer.js';
 import { LocalBackend } from '../../src/storage/local-backend.js';
 import { withTmpfs } from '../helpers/tmpfs.js';
@@ -46,6 +47,19 @@ describe('DirectWriter', () => {
       expect(Buffer.compare(await readFile(path), Buffer.from(bytes)), `bytes of size ${size}`).toBe(0);
     }
     expect((await readdir(dir)).filter((n) => n.startsWith('probe'))).toEqual([]); // the probe file is removed
+    // sources in the shared arena (chunkFile's read windows), at odd offsets: copied with memory.copy
+    const arena = sharedArena();
+    const block = arena.take(8 * MiB);
+    block.set(randomBytes(block.length));
+    for (const [i, [from, size]] of ([[1, DIRECT_MIN + 3], [4093, 4 * MiB + 1], [7, 5 * MiB]] as const).entries()) {
+      const bytes = block.subarray(from, from + size);
+      expect(arena.owns(bytes)).toBe(true);
+      const path = join(dir, `arena${i}`);
+      expect(await w.write(path, bytes, false)).toBe(true);
+      expect((await stat(path)).size).toBe(size);
+      expect(Buffer.compare(await readFile(path), bytes), `arena bytes of size ${size}`).toBe(0);
+    }
+    arena.give(block);
   });
 
   it('queues writes beyond its slots and keeps each one whole', async (ctx) => {

@@ -26,10 +26,12 @@ afterAll(async () => {
 
 /** Transpiles the storage sources to plain ESM so a child `node` can run the real LocalBackend. */
 async function transpileStorage(out: string): Promise<string> {
-  // every storage module (a new one imported by local-backend.ts is then never forgotten); only
-  // the ones local-backend.ts imports are ever loaded, so the S3 SDK's absence here is harmless
-  const storage = (await readdir(join(srcDir, 'storage'))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-  for (const file of ['errors.ts', ...storage.map((f) => `storage/${f}`)]) {
+  // every storage and core module (a new one imported by local-backend.ts is then never
+  // forgotten); only the ones local-backend.ts imports are ever loaded, so the S3 SDK's absence
+  // here is harmless
+  const modules = async (dir: string) =>
+    (await readdir(join(srcDir, dir))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `${dir}/${f}`);
+  for (const file of ['errors.ts', ...(await modules('storage')), ...(await modules('core'))]) {
     const js = ts.transpileModule(await readFile(join(srcDir, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
     }).outputText;
