@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkBytes, legacyCutRule, validateChunkParams, type ChunkParams } from '../core/fastcdc.js';
 import { isMlstoreError } from '../errors.js';
 import { ChunkPool, chunkFile } from './chunk-file.js';
+import { openSessions } from './chunk-worker.js';
 
 const TINY: ChunkParams = validateChunkParams({ min: 256, avg: 1024, max: 4096 }); // the current cut rule
 const TINY_LEGACY: ChunkParams = { ...TINY, ...legacyCutRule(TINY.avg) };
@@ -132,6 +133,21 @@ describe('chunkFile (inline pool: the TypeScript source cannot start worker thre
     const pre = await chunkFile(path, TINY, { pool, signal: AbortSignal.abort(), onChunk: async () => {} }).catch((e) => e);
     expect(isMlstoreError(pre, 'INTERRUPTED')).toBe(true);
   });
+  it('every file drops its cut and digest sessions, finished or abandoned', async () => {
+    const bytes = randomBytes(200_000);
+    await check(chunkFile, pool, bytes, TINY, 4096);
+    expect(openSessions()).toBe(0);
+    const path = join(dir, 'abandon-inline');
+    writeFileSync(path, bytes);
+    let n = 0;
+    const onChunk = async () => {
+      if (++n === 3) throw new Error('disk on fire');
+    };
+    await expect(chunkFile(path, TINY, { pool, windowBytes: 4096, onChunk })).rejects.toThrow('disk on fire');
+    await new Promise((r) => setTimeout(r, 10)); // the end jobs run on the next turns
+    expect(openSessions()).toBe(0);
+  });
+
   it('rethrows an onChunk failure after the others settle', async () => {
     const path = join(dir, 'fail');
     writeFileSync(path, randomBytes(100_000));

@@ -2,11 +2,11 @@
  * Parallel ingest of one file: the whole-file SHA-256, the content-defined cuts and the SHA-256
  * of every chunk, in one read of the file, with bounded memory (docs/chunking.md).
  *
- * The file is read into fixed windows of shared memory (SharedArrayBuffer). For each window the
- * main thread hashes the bytes into the whole-file digest while a pool thread finds the cuts in
- * the same memory (one thread per file, in file order: cut-scanner.ts skips the first min − 32
- * bytes of every chunk); batches of finished chunks go to a pool thread to be hashed; then the
- * caller's onChunk stores them. A window is reused once every chunk touching it has been stored.
+ * The file is read into fixed windows of shared memory (blocks of core/shared-arena.ts). Each
+ * window goes to two pool threads, in file order: one finds the cuts in it (cut-scanner.ts skips
+ * the first min − 32 bytes of every chunk), the other feeds it to the whole-file digest; batches
+ * of finished chunks go to a pool thread to be hashed; then the caller's onChunk stores them. A
+ * window is reused once every chunk touching it has been stored and the digest has passed it.
  *
  * Worker loading: the worker entry is `chunk-worker.js` next to this module (dist/ after
  * `npm run build`). When this module runs as TypeScript source (vitest), plain Node 20 cannot load
@@ -22,7 +22,7 @@ import { GEAR_WINDOW, validateChunkParams, type ChunkParams } from '../core/fast
 import { sharedArena } from '../core/shared-arena.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
-import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece } from './chunk-worker.js';
+import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece, type SessionResult } from './chunk-worker.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(FROM_SOURCE ? './chunk-worker.ts' : './chunk-worker.js', import.meta.url);
@@ -74,6 +74,7 @@ export class ChunkPool {
     if (job.kind === 'hash') {
       slot = this.pick();
     } else {
+      // a session's jobs all go to the thread that got its first one
       const held = this.pinned.get(job.session);
       if (held && !this.slots.includes(held)) return Promise.reject(new MlstoreError('INTERNAL', 'A chunking thread failed'));
       slot = held ?? this.pick();
@@ -222,6 +223,13 @@ interface Window {
   open: boolean;
 }
 
+/** A window sent to the cut and digest threads. */
+interface Scan {
+  win: Window;
+  cuts: Promise<ChunkJobResult>;
+  digest: Promise<ChunkJobResult>;
+}
+
 interface PendingChunk {
   index: number;
   size: number;
@@ -231,11 +239,13 @@ interface PendingChunk {
 
 /** One file's pipeline (the big-file path of chunkFile). */
 class Ingest {
-  /** This file's cut session (chunk-worker.ts). */
-  private readonly session = nextSession++;
+  /** This file's cut and digest sessions (chunk-worker.ts). */
+  private readonly cutSession = nextSession++;
+  private readonly digestSession = nextSession++;
   /** The last cut so far: every window before it is done with cutting. */
   private cutPosition = 0;
-  private readonly hasher = createHash('sha256');
+  /** The whole-file digest, from the session's last window. */
+  private digest: string | undefined;
   private readonly windowSize: number;
   private readonly maxWindows: number;
   private readonly live: Window[] = [];
@@ -263,7 +273,7 @@ class Ingest {
   }
 
   async run(): Promise<Body> {
-    const scans: Array<{ win: Window; result: Promise<ChunkJobResult> }> = [];
+    const scans: Scan[] = [];
     const wake = (): void => this.wake();
     this.options.signal?.addEventListener('abort', wake);
     let ended = false;
@@ -279,17 +289,15 @@ class Ingest {
         const data = win.block.subarray(0, win.end - win.start);
         await readExactly(this.fh, this.path, data, pos);
         const last = win.end === this.size;
-        const result = this.pool.run({
-          kind: 'cuts',
-          session: this.session,
-          piece: piece(data),
-          ...(pos === 0 ? { params: this.params } : {}),
-          ...(last ? { last } : {}),
-        });
+        const flags = last ? { last } : {};
+        // the digest thread holds a reference to the window until it is done with it
+        win.refs++;
+        const digest = this.pool.run({ kind: 'digest', session: this.digestSession, piece: piece(data), ...(pos === 0 ? { first: true } : {}), ...flags });
+        void digest.then(() => undefined, () => undefined).then(() => this.release(win));
+        const cuts = this.pool.run({ kind: 'cut', session: this.cutSession, piece: piece(data), ...(pos === 0 ? { params: this.params } : {}), ...flags });
         ended = last;
-        result.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
-        scans.push({ win, result });
-        this.hasher.update(data); // on the main thread, while a pool thread scans the same bytes
+        cuts.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+        scans.push({ win, cuts, digest });
         pos = win.end;
       }
       while (scans.length > 0) await this.resolveScan(scans.shift()!);
@@ -301,11 +309,14 @@ class Ingest {
       }
       this.check();
       this.giveBack(); // all windows are free once every task is done
-      return { digest: this.hasher.digest('hex'), chunks: this.chunks };
+      if (this.digest === undefined) throw new Error('no digest from the last window');
+      return { digest: this.digest, chunks: this.chunks };
     } catch (e) {
       // Nothing may still be writing when we report the failure.
-      await Promise.allSettled([...this.tasks, ...scans.map((s) => s.result)]);
-      if (!ended) this.pool.run({ kind: 'end', session: this.session }).catch(() => undefined);
+      await Promise.allSettled([...this.tasks, ...scans.flatMap((s) => [s.cuts, s.digest])]);
+      if (!ended) {
+        for (const session of [this.cutSession, this.digestSession]) this.pool.run({ kind: 'end', session }).catch(() => undefined);
+      }
       this.giveBack();
       throw e;
     } finally {
@@ -356,8 +367,10 @@ class Ingest {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private async resolveScan(scan: { win: Window; result: Promise<ChunkJobResult> }): Promise<void> {
-    for (const cut of (await scan.result) as number[]) this.emit(cut);
+  private async resolveScan(scan: Scan): Promise<void> {
+    for (const cut of ((await scan.cuts) as SessionResult).cuts ?? []) this.emit(cut);
+    const { digest } = (await scan.digest) as SessionResult;
+    if (digest !== undefined) this.digest = digest;
     this.releasePassed();
     this.flush();
   }

@@ -1,19 +1,23 @@
 /**
- * The work a chunk-pool thread does: find the cuts in the next window of a file, or SHA-256 a
- * batch of chunks. Bytes arrive as SharedArrayBuffer views, so nothing is copied in either
- * direction.
+ * The work a chunk-pool thread does: find the cuts in the next window of a file, feed the next
+ * window to the whole-file SHA-256, or SHA-256 a batch of chunks. Bytes arrive as
+ * SharedArrayBuffer views, so nothing is copied in either direction.
  *
- * Cut finding is sequential per file (cut-scanner.ts: it skips the first min − 32 bytes of each
- * chunk), so a file's scanner lives in the thread that receives its first window, keyed by a
- * session number; ChunkPool sends all of that file's cut jobs to the same thread, and messages
- * to one thread arrive in order.
+ * The first two are sequential per file (cut-scanner.ts skips the first min − 32 bytes of each
+ * chunk, so the cuts are one chain; a hash is one chain anyway), so each is a session: its state
+ * lives in the thread that receives its first window, and ChunkPool sends all of the session's
+ * jobs to that thread, where messages arrive in order. A file has one session of each kind, and
+ * the pool puts them on different threads when it has two. Why not hash the whole file in the
+ * main thread, as before: there it made the reads, writes and bookkeeping wait up to one window's
+ * hash (5 ms) each time, and with both sequential passes in one thread that thread was the
+ * bottleneck of a 2 GiB add (docs/performance.md).
  *
  * The same `runChunkJob` also runs in the main thread when the pool is in inline mode (tests
  * running the TypeScript source, where plain Node cannot load this file as a worker; see
  * chunk-file.ts). When loaded as a worker it answers `{ id, job }` with `{ id, result }` or
  * `{ id, error }`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CutScanner } from '../core/cut-scanner.js';
 import type { ChunkParams } from '../core/fastcdc.js';
@@ -21,16 +25,33 @@ import type { ChunkParams } from '../core/fastcdc.js';
 /** [buffer, byteOffset, length]: a slice of a shared window. */
 export type Piece = readonly [SharedArrayBuffer, number, number];
 
+/** The cuts in the next window of a file. */
 export interface CutJob {
-  readonly kind: 'cuts';
-  /** Identifies the file: one scanner per session in the thread that runs it. */
+  readonly kind: 'cut';
   readonly session: number;
   /** The next bytes of the file, right after the previous job's. */
   readonly piece: Piece;
-  /** Set on the session's first job: starts a scanner with these parameters. */
+  /** Set on the session's first job: starts a scanner with these chunking parameters. */
   readonly params?: ChunkParams;
   /** Set on the last job: the file ends after this piece (its last cut is then the size). */
   readonly last?: boolean;
+}
+
+/** The next window of a file into its whole-file SHA-256. */
+export interface DigestJob {
+  readonly kind: 'digest';
+  readonly session: number;
+  readonly piece: Piece;
+  /** Set on the session's first job: starts the hash. */
+  readonly first?: boolean;
+  /** Set on the last job: answers the digest. */
+  readonly last?: boolean;
+}
+
+/** A cut job's cuts, or (after a digest job's last window) the digest. */
+export interface SessionResult {
+  cuts?: number[];
+  digest?: string;
 }
 
 /** Drops a session whose file was abandoned (error or abort) before its last piece. */
@@ -45,26 +66,42 @@ export interface HashJob {
   readonly chunks: readonly (readonly Piece[])[];
 }
 
-export type ChunkJob = CutJob | EndJob | HashJob;
-/** Cut offsets (cut and end jobs) or chunk ids (hash jobs). */
-export type ChunkJobResult = number[] | string[];
+export type ChunkJob = CutJob | DigestJob | EndJob | HashJob;
+export type ChunkJobResult = SessionResult | string[];
 
-/** The scanners of the files this thread is cutting. */
-const sessions = new Map<number, CutScanner>();
+/** The sessions this thread holds. */
+const scanners = new Map<number, CutScanner>();
+const digests = new Map<number, Hash>();
+
+/** Sessions still held by this thread (tests: every file, finished or abandoned, drops its own). */
+export function openSessions(): number {
+  return scanners.size + digests.size;
+}
 
 export function runChunkJob(job: ChunkJob): ChunkJobResult {
-  if (job.kind === 'cuts') {
-    if (job.params) sessions.set(job.session, new CutScanner(job.params));
-    const scanner = sessions.get(job.session);
-    if (!scanner) throw new Error(`no cut scanner for session ${job.session}`);
+  if (job.kind === 'cut') {
+    if (job.params) scanners.set(job.session, new CutScanner(job.params));
+    const scanner = scanners.get(job.session);
+    if (!scanner) throw new Error(`no cut session ${job.session} in this thread`);
     const [buf, off, len] = job.piece;
     const cuts = scanner.push(new Uint8Array(buf, off, len));
-    if (!job.last) return cuts;
-    sessions.delete(job.session);
-    return [...cuts, ...scanner.finish()];
+    if (!job.last) return { cuts };
+    scanners.delete(job.session);
+    return { cuts: [...cuts, ...scanner.finish()] };
+  }
+  if (job.kind === 'digest') {
+    if (job.first) digests.set(job.session, createHash('sha256'));
+    const hash = digests.get(job.session);
+    if (!hash) throw new Error(`no digest session ${job.session} in this thread`);
+    const [buf, off, len] = job.piece;
+    hash.update(new Uint8Array(buf, off, len));
+    if (!job.last) return {};
+    digests.delete(job.session);
+    return { digest: hash.digest('hex') };
   }
   if (job.kind === 'end') {
-    sessions.delete(job.session);
+    scanners.delete(job.session);
+    digests.delete(job.session);
     return [];
   }
   return job.chunks.map((pieces) => {
