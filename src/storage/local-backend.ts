@@ -33,7 +33,7 @@
  * process (the critical section takes milliseconds) and is broken.
  */
 import * as nodeFs from 'node:fs/promises';
-import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import {
@@ -54,6 +54,7 @@ import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './lo
 import { PackStore, type SealedPack } from './local-pack-store.js';
 import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
 import { cleanTmpDir, tmpPrefix, type StoreOwner } from './local-tmp.js';
+import { readLooseFile, unreadable, versionToken, writeSmallFileSync } from './local-files.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -535,7 +536,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     const tmpDir = join(this.#root, TMP);
     const tmp = this.#tmpName('.tmp');
     if (!sync && this.#realFs && bytes.length <= SYNC_WRITE_MAX) {
-      this.#writeSmallTmp(tmp, bytes);
+      writeSmallFileSync(tmp, bytes, (dir) => this.#dirs.ensureSync(dir));
       return tmp;
     }
     if (this.#direct && bytes.length >= DIRECT_MIN) {
@@ -578,37 +579,6 @@ export class LocalBackend implements Backend, PackedPlaces {
     return tmp;
   }
 
-  /**
-   * A small unsynced temp file through synchronous calls: for many small objects the libuv round
-   * trips of open/write/close cost more than the writing (docs/storage.md).
-   */
-  #writeSmallTmp(tmp: string, bytes: Uint8Array): void {
-    let fd: number;
-    try {
-      fd = openSync(tmp, 'wx', 0o644);
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw fromFsError(e, tmp, 'create');
-      this.#dirs.ensureSync(dirname(tmp));
-      try {
-        fd = openSync(tmp, 'wx', 0o644);
-      } catch (e2) {
-        throw fromFsError(e2, tmp, 'create');
-      }
-    }
-    try {
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
-    } catch (e) {
-      closeSync(fd);
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already gone
-      }
-      throw fromFsError(e, tmp, 'write');
-    }
-    closeSync(fd);
-  }
-
   async #read(key: string, options: GetOptions, versioned: boolean): Promise<Versioned | undefined> {
     const path = this.#path(key);
     throwIfAborted(options.signal);
@@ -617,43 +587,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       const bytes = this.#packs.read(key, options);
       if (bytes) return { bytes, version: '' };
     }
-    let fh: nodeFs.FileHandle;
-    for (let real = this.#staged.get(path) ?? path; ; real = path) {
-      try {
-        fh = await this.#fs.open(real, 'r');
-        break;
-      } catch (e) {
-        if (real !== path && errno(e) === 'ENOENT') continue; // its batch renamed it meanwhile
-        if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
-        throw unreadable(e, key, path);
-      }
-    }
-    try {
-      const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) return undefined;
-      const size = Number(st.size);
-      if (options.maxBytes !== undefined && size > options.maxBytes) {
-        throw new MlstoreError('LIMIT_EXCEEDED', `${key} is ${size} bytes, more than the limit of ${options.maxBytes}`, {
-          details: { key, size, maxBytes: options.maxBytes, location: this.location },
-        });
-      }
-      const bytes = options.into ? options.into(size) : new Uint8Array(size);
-      if (bytes.length !== size) throw new MlstoreError('INTERNAL', `read buffer for ${key} has ${bytes.length} bytes, not ${size}`);
-      let off = 0;
-      while (off < size) {
-        throwIfAborted(options.signal);
-        const { bytesRead } = await fh.read(bytes, off, Math.min(size - off, 1 << 24), off);
-        if (bytesRead === 0) break;
-        off += bytesRead;
-      }
-      if (off !== size) throw new MlstoreError('UNREADABLE_OBJECT', `${key} shrank while being read`, { details: { key, path } });
-      return { bytes, version: versioned ? versionToken(st) : '' };
-    } catch (e) {
-      if (e instanceof MlstoreError) throw e;
-      throw unreadable(e, key, path);
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    return readLooseFile(this.#fs, key, path, this.#staged.get(path), options, versioned, this.location);
   }
 
   async #versionOf(path: string): Promise<string | null> {
@@ -667,20 +601,7 @@ export class LocalBackend implements Backend, PackedPlaces {
 
 }
 
-function versionToken(st: { ino: bigint; mtimeNs: bigint; ctimeNs: bigint; size: bigint }): string {
-  return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
-}
-
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
-function unreadable(e: unknown, key: string, path: string): MlstoreError {
-  const code = errno(e);
-  if (code === 'ENOSPC') return fromFsError(e, path, 'read');
-  return new MlstoreError('UNREADABLE_OBJECT', `${key} exists but could not be read (${code ?? String(e)}): ${path}`, {
-    cause: e,
-    details: { key, path, errno: code },
-    hint: code === 'EACCES' || code === 'EPERM' ? `Check the permissions of ${path}.` : undefined,
-  });
-}

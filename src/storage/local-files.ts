@@ -1,0 +1,116 @@
+/**
+ * File-level reads and writes of LocalBackend's loose objects, apart from the backend's
+ * bookkeeping (staging, batches, packs): reading one object file whole, checked against its
+ * size and the caller's limit, and writing one small temp file with synchronous calls.
+ */
+import type * as nodeFs from 'node:fs/promises';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
+import type { GetOptions, Versioned } from './backend.js';
+
+type OpenFs = Pick<typeof nodeFs, 'open'>;
+
+/**
+ * Reads the object file at `path` (or first at `staged`, its temp file while its batch has not
+ * been renamed into place). Undefined when there is no such file; UNREADABLE_OBJECT when it
+ * exists but cannot be read or shrinks meanwhile; LIMIT_EXCEEDED above `options.maxBytes`.
+ */
+export async function readLooseFile(
+  fs: OpenFs,
+  key: string,
+  path: string,
+  staged: string | undefined,
+  options: GetOptions,
+  versioned: boolean,
+  location: string,
+): Promise<Versioned | undefined> {
+  let fh: nodeFs.FileHandle;
+  for (let real = staged ?? path; ; real = path) {
+    try {
+      fh = await fs.open(real, 'r');
+      break;
+    } catch (e) {
+      if (real !== path && errno(e) === 'ENOENT') continue; // its batch renamed it meanwhile
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+      throw unreadable(e, key, path);
+    }
+  }
+  try {
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile()) return undefined;
+    const size = Number(st.size);
+    if (options.maxBytes !== undefined && size > options.maxBytes) {
+      throw new MlstoreError('LIMIT_EXCEEDED', `${key} is ${size} bytes, more than the limit of ${options.maxBytes}`, {
+        details: { key, size, maxBytes: options.maxBytes, location },
+      });
+    }
+    const bytes = options.into ? options.into(size) : new Uint8Array(size);
+    if (bytes.length !== size) throw new MlstoreError('INTERNAL', `read buffer for ${key} has ${bytes.length} bytes, not ${size}`);
+    let off = 0;
+    while (off < size) {
+      throwIfAborted(options.signal);
+      const { bytesRead } = await fh.read(bytes, off, Math.min(size - off, 1 << 24), off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    if (off !== size) throw new MlstoreError('UNREADABLE_OBJECT', `${key} shrank while being read`, { details: { key, path } });
+    return { bytes, version: versioned ? versionToken(st) : '' };
+  } catch (e) {
+    if (e instanceof MlstoreError) throw e;
+    throw unreadable(e, key, path);
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
+/**
+ * A small unsynced temp file through synchronous calls: for many small objects the libuv round
+ * trips of open/write/close cost more than the writing (docs/storage.md). Creates the directory
+ * (through `ensureDirSync`) only when the first create says it is missing.
+ */
+export function writeSmallFileSync(tmp: string, bytes: Uint8Array, ensureDirSync: (dir: string) => void): void {
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o644);
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw fromFsError(e, tmp, 'create');
+    ensureDirSync(dirname(tmp));
+    try {
+      fd = openSync(tmp, 'wx', 0o644);
+    } catch (e2) {
+      throw fromFsError(e2, tmp, 'create');
+    }
+  }
+  try {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw fromFsError(e, tmp, 'write');
+  }
+  closeSync(fd);
+}
+
+/** The compare-and-swap version of a file: every CAS write renames a new inode into place. */
+export function versionToken(st: { ino: bigint; mtimeNs: bigint; ctimeNs: bigint; size: bigint }): string {
+  return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
+}
+
+export function unreadable(e: unknown, key: string, path: string): MlstoreError {
+  const code = errno(e);
+  if (code === 'ENOSPC') return fromFsError(e, path, 'read');
+  return new MlstoreError('UNREADABLE_OBJECT', `${key} exists but could not be read (${code ?? String(e)}): ${path}`, {
+    cause: e,
+    details: { key, path, errno: code },
+    hint: code === 'EACCES' || code === 'EPERM' ? `Check the permissions of ${path}.` : undefined,
+  });
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
