@@ -5,13 +5,18 @@
 // Creates (or reuses) .bench/data-<size>M, incompressible bytes from /dev/urandom, reads it once
 // to warm the page cache, then prints the median of `runs` runs of each: openssl dgst, chunkFile
 // with a no-op onChunk (default params 256 KiB / 1 MiB / 4 MiB, threads = availableParallelism),
-// the single-thread gear scan over an in-memory buffer, and the peak RSS of this process.
+// the single-thread gear scans over an in-memory buffer (the window-parallel candidate scan, and
+// the sequential cut scanner add uses, with its JavaScript and its WebAssembly loop), and the
+// peak RSS of this process.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { randomFillSync } from 'node:crypto';
 import { chunkFile, defaultChunkPool } from '../dist/workspace/chunk-file.js';
 import { DEFAULT_CHUNK_PARAMS, cutMasks, findCandidates } from '../dist/core/fastcdc.js';
+import { CutScanner } from '../dist/core/cut-scanner.js';
+import { gearMemory, gearSeeker } from '../dist/core/gear-wasm.js';
+import { sharedArena } from '../dist/core/shared-arena.js';
 
 const sizeMiB = Number(process.argv[2] ?? 2048);
 const runs = Number(process.argv[3] ?? 3);
@@ -57,11 +62,20 @@ const chunked = await time(async () => {
 const rssAfterChunk = process.resourceUsage().maxRSS;
 const openssl2 = await time(() => execFileSync('openssl', ['dgst', '-sha256', file]));
 
-const mem = new Uint8Array(256 << 20);
+const mem = sharedArena().take(256 << 20); // in the arena, so the WebAssembly loop can run on it
 randomFillSync(mem);
 const masks = cutMasks(DEFAULT_CHUNK_PARAMS);
 findCandidates(mem.subarray(0, 1 << 20), 0, masks);
 const scan = await time(() => findCandidates(mem, 0, masks));
+const seeker = gearSeeker(gearMemory());
+const scanner = (wasm) => () => {
+  const s = new CutScanner(DEFAULT_CHUNK_PARAMS, wasm ? seeker : undefined);
+  for (let o = 0; o < mem.length; o += 4 << 20) s.push(mem.subarray(o, o + (4 << 20)), wasm ? mem.byteOffset + o : undefined);
+};
+scanner(false)();
+scanner(true)();
+const cutJs = await time(scanner(false));
+const cutWasm = await time(scanner(true));
 
 const base = Math.min(openssl, openssl2);
 const row = (what, ms, bytes = size) => console.log(`${what.padEnd(44)} ${(ms / 1000).toFixed(2).padStart(7)} s ${gbps(bytes, ms).toFixed(2).padStart(6)} GB/s`);
@@ -72,5 +86,7 @@ row(`chunkFile, no-op onChunk (${chunks} chunks)`, chunked);
 row('chunkFile, first (cold) call', cold);
 console.log(`${'chunkFile / openssl (better of the two)'.padEnd(44)} ${(base / chunked).toFixed(2)}×`);
 row('gear scan, one thread, 256 MiB in memory', scan, mem.length);
+row('cut scanner (skips min-32 per chunk), JS', cutJs, mem.length);
+row(`cut scanner, WebAssembly${seeker ? '' : ' (unavailable: JS)'}`, cutWasm, mem.length);
 console.log(`${'peak RSS through the chunkFile runs'.padEnd(44)} ${(rssAfterChunk / 1024).toFixed(0)} MiB`);
 await defaultChunkPool().close();

@@ -2,32 +2,49 @@
  * The fast sequential scanner add uses (cut-scanner.ts) is held to the reference Chunker, which
  * fastcdc.test.ts holds to the cut rule transcribed literally: same cuts for any input, any
  * parameters (every level, normal size at both ends), any way of splitting the bytes into
- * pieces, and any alignment of the pieces in memory (the inner loop reads 32-bit words).
+ * pieces, and any alignment of the pieces in memory (the JavaScript loop reads 32-bit words, the
+ * WebAssembly one of gear-wasm.ts eight bytes per turn) — for both loops.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CutScanner } from './cut-scanner.js';
+import { gearMemory, gearSeeker } from './gear-wasm.js';
+import { sharedArena } from './shared-arena.js';
 import { DEFAULT_CHUNK_PARAMS, chunkBytes, legacyCutRule, validateChunkParams, type ChunkParams } from './fastcdc.js';
 import { testBytes } from '../../test/helpers/test-bytes.js';
 
 const TINY: ChunkParams = validateChunkParams({ min: 64, avg: 256, max: 1024 });
 const legacy = (p: ChunkParams): ChunkParams => ({ ...p, ...legacyCutRule(p.avg) });
 
-/** Scans `bytes` in the given pieces, each copied to `shift` bytes into its own buffer. */
-function scan(bytes: Uint8Array, p: ChunkParams, bounds: number[], shift = 0): number[] {
-  const s = new CutScanner(p);
+const seeker = gearSeeker(gearMemory());
+
+/**
+ * Scans `bytes` in the given pieces, each copied to `shift` bytes into its own buffer: ordinary
+ * memory for the JavaScript loop, a block of the shared arena for the WebAssembly one.
+ */
+function scan(bytes: Uint8Array, p: ChunkParams, bounds: number[], shift = 0, wasm = false): number[] {
+  const s = new CutScanner(p, wasm ? seeker : undefined);
   const cuts: number[] = [];
   let a = 0;
   for (const b of [...bounds, bytes.length]) {
-    const piece = new Uint8Array(b - a + shift).subarray(shift);
+    const block = wasm ? sharedArena().take(b - a + shift) : new Uint8Array(b - a + shift);
+    const piece = block.subarray(shift, shift + b - a);
     piece.set(bytes.subarray(a, b));
-    cuts.push(...s.push(piece));
+    cuts.push(...s.push(piece, wasm ? piece.byteOffset : undefined));
+    if (wasm) sharedArena().give(block);
     a = b;
   }
   return [...cuts, ...s.finish()];
 }
 
-describe('CutScanner', () => {
+it('the WebAssembly gear loop builds here (Node 20 has shared WebAssembly memory)', () => {
+  expect(seeker).toBeDefined();
+});
+
+describe.each([
+  ['JavaScript', false],
+  ['WebAssembly', true],
+])('CutScanner, %s loop', (_, wasm) => {
   const params = fc.constantFrom<ChunkParams>(
     TINY,
     legacy(TINY),
@@ -39,7 +56,7 @@ describe('CutScanner', () => {
     { ...TINY, normalSize: TINY.max },
   );
   // some inputs with long runs of zeros, which force cuts at max
-  const input = fc.tuple(fc.uint8Array({ minLength: 0, maxLength: 20000 }), fc.nat({ max: 3 })).map(([b, k]) => {
+  const input = fc.tuple(fc.uint8Array({ minLength: 0, maxLength: 20000, size: 'max' }), fc.nat({ max: 3 })).map(([b, k]) => {
     if (k === 0) b.fill(0, b.length >> 2, b.length >> 1);
     return b;
   });
@@ -48,7 +65,7 @@ describe('CutScanner', () => {
     fc.assert(
       fc.property(input, params, fc.array(fc.nat(), { maxLength: 12 }), fc.nat({ max: 7 }), (bytes, p, splits, shift) => {
         const bounds = [...new Set(splits.map((s) => s % (bytes.length + 1)))].sort((x, y) => x - y);
-        expect(scan(bytes, p, bounds, shift)).toEqual(chunkBytes(bytes, p));
+        expect(scan(bytes, p, bounds, shift, wasm)).toEqual(chunkBytes(bytes, p));
       }),
       { numRuns: 300 },
     );
@@ -63,11 +80,13 @@ describe('CutScanner', () => {
         const bounds: number[] = [];
         for (let b = w; b < bytes.length; b += w) bounds.push(b);
         if (w === 1) bounds.splice(4096); // one byte at a time only at the start: it is slow
-        expect(scan(bytes, p, bounds, w % 4), `window ${w}`).toEqual(want);
+        expect(scan(bytes, p, bounds, w % 4, wasm), `window ${w}`).toEqual(want);
       }
     }
   });
+});
 
+describe('CutScanner', () => {
   it('reports the open chunk start, and no last cut for no bytes or bytes that end on a cut', () => {
     const s = new CutScanner(TINY);
     expect(s.finish()).toEqual([]);

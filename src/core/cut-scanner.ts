@@ -9,10 +9,13 @@
  * does not know the cuts yet. One thread scanning at ≈ 1.4 GB/s (bench/chunk-file.mjs) stays
  * ahead of the hashing, which needs two passes over the bytes.
  *
- * The inner loop reads two little-endian 32-bit words per turn, like findCandidates, and tests
- * one mask per region: strict lengths [min, normalSize), loose [normalSize, max), forced at max.
+ * The inner loop tests one mask per region: strict lengths [min, normalSize), loose
+ * [normalSize, max), forced at max. It is the WebAssembly loop of gear-wasm.ts when the bytes lie
+ * in the shared arena (push's `at`), else JavaScript that reads two little-endian 32-bit words
+ * per turn, like findCandidates.
  */
 import { GEAR, GEAR_WINDOW, cutMasks, validateChunkParams, type ChunkParams } from './fastcdc.js';
+import type { GearSeeker } from './gear-wasm.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -28,7 +31,11 @@ export class CutScanner {
   /** Gear hash after the last byte hashed. */
   private h = 0;
 
-  constructor(params: ChunkParams) {
+  /** @param seeker the WebAssembly gear loop, for bytes pushed with their address in its memory */
+  constructor(
+    params: ChunkParams,
+    private readonly seeker?: GearSeeker,
+  ) {
     this.params = validateChunkParams(params);
     const m = cutMasks(this.params);
     this.strict = m.strict;
@@ -40,7 +47,12 @@ export class CutScanner {
     return this.p;
   }
 
-  push(bytes: Uint8Array): number[] {
+  /**
+   * @param at where bytes[0] lies in the seeker's memory, when it does (then the WebAssembly loop
+   *   runs over it in place)
+   */
+  push(bytes: Uint8Array, at?: number): number[] {
+    const wasm = at !== undefined ? this.seeker : undefined;
     const { min, normalSize, max } = this.params;
     const g = GEAR;
     const cuts: number[] = [];
@@ -78,8 +90,14 @@ export class CutScanner {
         continue;
       }
       const e = Math.min(n, regionEnd - start);
-      const hit = seek(bytes, i, e, h, mask);
-      h = seekHash;
+      let hit: number;
+      if (wasm) {
+        hit = wasm.seek(at! + i, at! + e, h, mask) - at!;
+        h = wasm.hash();
+      } else {
+        hit = seek(bytes, i, e, h, mask);
+        h = seekHash;
+      }
       if (hit < e) {
         p = start + hit + 1;
         cuts.push(p);

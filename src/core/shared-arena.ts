@@ -70,6 +70,11 @@ export class SharedArena {
     }
   }
 
+  /** The WebAssembly.Memory itself, to post to worker threads (gear-wasm.ts runs code on it). */
+  get wasmMemory(): object | undefined {
+    return this.#memory;
+  }
+
   /** Whether blocks come from WebAssembly memory (page-aligned, fast copies). */
   get native(): boolean {
     return this.#memory !== undefined;

@@ -19,6 +19,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { GEAR_WINDOW, validateChunkParams, type ChunkParams } from '../core/fastcdc.js';
+import { gearMemory } from '../core/gear-wasm.js';
 import { sharedArena } from '../core/shared-arena.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
@@ -104,7 +105,8 @@ export class ChunkPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_URL, { workerData: { [CHUNK_WORKER_MARK]: true } });
+    // the arena's memory and gear table, so the thread can run the WebAssembly gear loop on the windows
+    const worker = new Worker(WORKER_URL, { workerData: { [CHUNK_WORKER_MARK]: true, gear: gearMemory() } });
     worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     const fail = (e: unknown): void => {
@@ -298,7 +300,8 @@ class Ingest {
         win.refs++;
         const digest = this.pool.run({ kind: 'digest', session: this.digestSession, piece: piece(data), ...(pos === 0 ? { first: true } : {}), ...flags });
         void digest.then(() => undefined, () => undefined).then(() => this.release(win));
-        const cuts = this.pool.run({ kind: 'cut', session: this.cutSession, piece: piece(data), ...(pos === 0 ? { params: this.params } : {}), ...flags });
+        const inArena = sharedArena().owns(data) ? { inArena: true } : {};
+        const cuts = this.pool.run({ kind: 'cut', session: this.cutSession, piece: piece(data), ...(pos === 0 ? { params: this.params } : {}), ...flags, ...inArena });
         ended = last;
         cuts.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
         scans.push({ win, cuts, digest });

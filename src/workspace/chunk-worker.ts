@@ -20,6 +20,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CutScanner } from '../core/cut-scanner.js';
+import { gearMemory, gearSeeker, type GearMemory, type GearSeeker } from '../core/gear-wasm.js';
 import type { ChunkParams } from '../core/fastcdc.js';
 
 /** [buffer, byteOffset, length]: a slice of a shared window. */
@@ -35,6 +36,8 @@ export interface CutJob {
   readonly params?: ChunkParams;
   /** Set on the last job: the file ends after this piece (its last cut is then the size). */
   readonly last?: boolean;
+  /** Set when the piece lies in the shared arena: its offset is then its address there (gear-wasm.ts). */
+  readonly inArena?: boolean;
 }
 
 /** The next window of a file into its whole-file SHA-256. */
@@ -69,6 +72,17 @@ export interface HashJob {
 export type ChunkJob = CutJob | DigestJob | EndJob | HashJob;
 export type ChunkJobResult = SessionResult | string[];
 
+/**
+ * The WebAssembly gear loop on the shared arena: built from workerData in a pool thread, on the
+ * main thread's arena in inline mode. Undefined where it cannot be built (the JavaScript loop runs).
+ */
+let seeker: GearSeeker | undefined | null = null;
+function theSeeker(): GearSeeker | undefined {
+  if (seeker === null) seeker = gearSeeker(workerGear ?? (parentPort ? undefined : gearMemory()));
+  return seeker;
+}
+let workerGear: GearMemory | undefined;
+
 /** The sessions this thread holds. */
 const scanners = new Map<number, CutScanner>();
 const digests = new Map<number, Hash>();
@@ -80,11 +94,11 @@ export function openSessions(): number {
 
 export function runChunkJob(job: ChunkJob): ChunkJobResult {
   if (job.kind === 'cut') {
-    if (job.params) scanners.set(job.session, new CutScanner(job.params));
+    if (job.params) scanners.set(job.session, new CutScanner(job.params, theSeeker()));
     const scanner = scanners.get(job.session);
     if (!scanner) throw new Error(`no cut session ${job.session} in this thread`);
     const [buf, off, len] = job.piece;
-    const cuts = scanner.push(new Uint8Array(buf, off, len));
+    const cuts = scanner.push(new Uint8Array(buf, off, len), job.inArena ? off : undefined);
     if (!job.last) return { cuts };
     scanners.delete(job.session);
     return { cuts: [...cuts, ...scanner.finish()] };
@@ -115,6 +129,7 @@ export function runChunkJob(job: ChunkJob): ChunkJobResult {
 export const CHUNK_WORKER_MARK = 'mlstoreChunkWorker';
 
 if (parentPort && (workerData as Record<string, unknown> | null)?.[CHUNK_WORKER_MARK] === true) {
+  workerGear = (workerData as { gear?: GearMemory }).gear;
   const port = parentPort;
   port.on('message', (msg: { id: number; job: ChunkJob }) => {
     try {
