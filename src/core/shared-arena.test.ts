@@ -57,4 +57,18 @@ describe('SharedArena', () => {
     }
     expect(() => a.copy(dst.subarray(0, 10), src.subarray(0, 11))).toThrow(RangeError);
   });
+
+  it('without WebAssembly memory: plain shared blocks, reused, and exact (slower) copies', () => {
+    const a = new SharedArena({ wasm: false });
+    expect(a.native).toBe(false);
+    expect(a.wasmMemory).toBeUndefined();
+    const b = a.take(70_000);
+    expect([b.length, b.byteOffset, b.buffer instanceof SharedArrayBuffer, a.owns(b)]).toEqual([131072, 0, true, false]);
+    a.give(b);
+    expect(a.take(100_000).buffer).toBe(b.buffer); // the same block again
+    const src = a.take(65536);
+    src.set(randomBytes(65536));
+    expect(a.copy(b.subarray(3), src.subarray(5, 60_005))).toBe(60_000);
+    expect(Buffer.compare(b.subarray(3, 60_003), src.subarray(5, 60_005))).toBe(0);
+  });
 });

@@ -58,8 +58,10 @@ export class SharedArena {
   readonly #sizes = new Map<number, number>();
   #top = 0;
 
-  constructor() {
+  /** @param options.wasm false: plain SharedArrayBuffer blocks, as where WebAssembly memory cannot be made (tests) */
+  constructor(options: { wasm?: boolean } = {}) {
     try {
+      if (options.wasm === false) throw new Error('WebAssembly memory not wanted');
       const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
       const memory = new wasm.Memory({ initial: 0, maximum: MAX_PAGES, shared: true });
       this.#copy = new wasm.Instance(new wasm.Module(COPY_MODULE), { e: { m: memory } }).exports.c;
