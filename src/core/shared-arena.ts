@@ -77,6 +77,11 @@ export class SharedArena {
     return this.#memory;
   }
 
+  /** Bytes of WebAssembly memory handed out as blocks so far (the high-water mark). */
+  get reserved(): number {
+    return this.#top;
+  }
+
   /** Whether blocks come from WebAssembly memory (page-aligned, fast copies). */
   get native(): boolean {
     return this.#memory !== undefined;

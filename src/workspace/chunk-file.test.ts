@@ -8,6 +8,7 @@ import { chunkBytes, legacyCutRule, validateChunkParams, type ChunkParams } from
 import { isMlstoreError } from '../errors.js';
 import { ChunkPool, chunkFile } from './chunk-file.js';
 import { openSessions } from './chunk-worker.js';
+import { sharedArena } from '../core/shared-arena.js';
 
 const TINY: ChunkParams = validateChunkParams({ min: 256, avg: 1024, max: 4096 }); // the current cut rule
 const TINY_LEGACY: ChunkParams = { ...TINY, ...legacyCutRule(TINY.avg) };
@@ -146,6 +147,23 @@ describe('chunkFile (inline pool: the TypeScript source cannot start worker thre
     await expect(chunkFile(path, TINY, { pool, windowBytes: 4096, onChunk })).rejects.toThrow('disk on fire');
     await new Promise((r) => setTimeout(r, 10)); // the end jobs run on the next turns
     expect(openSessions()).toBe(0);
+  });
+
+  it('gives every window back to the arena exactly once, after failures too', async () => {
+    const bytes = randomBytes(300_000);
+    const path = join(dir, 'fail-often');
+    writeFileSync(path, bytes);
+    const failing = () => {
+      let n = 0;
+      return chunkFile(path, TINY, { pool, windowBytes: 8192, onChunk: async () => { if (++n === 5) throw new Error('no'); } }).catch(() => 'failed');
+    };
+    await failing();
+    const high = sharedArena().reserved;
+    for (let i = 0; i < 5; i++) expect(await failing()).toBe('failed');
+    expect(sharedArena().reserved).toBe(high); // the failed runs' windows were reused, none leaked
+    // a block given back twice would be handed to two files at once: their chunks would be wrong
+    const files = [randomBytes(150_000), randomBytes(170_000), randomBytes(190_000)];
+    await Promise.all([...files.map((b) => check(chunkFile, pool, b, TINY, 8192)), failing(), failing()]);
   });
 
   it('rethrows an onChunk failure after the others settle', async () => {

@@ -257,6 +257,8 @@ class Ingest {
   private readonly maxWindows: number;
   private readonly live: Window[] = [];
   private readonly free: Uint8Array[] = [];
+  /** Set when the windows have gone back to the arena. */
+  private finished = false;
   private allocated = 0;
   private readonly chunks: Array<[string, number]> = [];
   private batch: PendingChunk[] = [];
@@ -287,7 +289,8 @@ class Ingest {
       for (let pos = 0; pos < this.size; ) {
         this.check();
         while (scans.length > this.pool.threads || !this.canAllocate()) {
-          if (scans.length > 0) await this.resolveScan(scans.shift()!);
+          // shifted once resolved: after a failure the catch below still waits for its jobs
+          if (scans.length > 0) await this.resolveScan(scans[0]!).then(() => scans.shift());
           else await this.waitRelease();
           this.check();
         }
@@ -296,10 +299,10 @@ class Ingest {
         await readExactly(this.fh, this.path, data, pos);
         const last = win.end === this.size;
         const flags = last ? { last } : {};
-        // the digest thread holds a reference to the window until it is done with it
+        // the digest thread holds a reference to the window until resolveScan has its answer
         win.refs++;
         const digest = this.pool.run({ kind: 'digest', session: this.digestSession, piece: piece(data), ...(pos === 0 ? { first: true } : {}), ...flags });
-        void digest.then(() => undefined, () => undefined).then(() => this.release(win));
+        digest.catch(() => undefined); // awaited in order below
         const inArena = sharedArena().owns(data) ? { inArena: true } : {};
         const cuts = this.pool.run({ kind: 'cut', session: this.cutSession, piece: piece(data), ...(pos === 0 ? { params: this.params } : {}), ...flags, ...inArena });
         ended = last;
@@ -307,7 +310,7 @@ class Ingest {
         scans.push({ win, cuts, digest });
         pos = win.end;
       }
-      while (scans.length > 0) await this.resolveScan(scans.shift()!);
+      while (scans.length > 0) await this.resolveScan(scans[0]!).then(() => scans.shift());
       if (this.cutPosition !== this.size) throw new Error(`the cuts end at ${this.cutPosition}, not at the size ${this.size}`);
       this.flush();
       while (this.tasks.size > 0) {
@@ -315,7 +318,7 @@ class Ingest {
         this.check();
       }
       this.check();
-      this.giveBack(); // all windows are free once every task is done
+      this.giveBack(); // nothing reads or writes the windows any more
       if (this.digest === undefined) throw new Error('no digest from the last window');
       return { digest: this.digest, chunks: this.chunks };
     } catch (e) {
@@ -324,7 +327,7 @@ class Ingest {
       if (!ended) {
         for (const session of [this.cutSession, this.digestSession]) this.pool.run({ kind: 'end', session }).catch(() => undefined);
       }
-      this.giveBack();
+      this.giveBack(); // every job that could touch a window has settled
       throw e;
     } finally {
       this.options.signal?.removeEventListener('abort', wake);
@@ -352,14 +355,20 @@ class Ingest {
   }
 
   private release(win: Window): void {
-    if (--win.refs > 0) return;
+    if (this.finished || --win.refs > 0) return;
     this.live.splice(this.live.indexOf(win), 1);
     this.free.push(win.block);
     this.wake();
   }
 
-  /** Returns the free windows to the arena (only those nothing refers to). */
+  /**
+   * Returns every window to the arena, free or not: only once no job and no onChunk can touch
+   * them any more (success, or a failure after everything settled). Later releases are ignored,
+   * so no block is ever given back twice (two users of one block would corrupt chunks).
+   */
   private giveBack(): void {
+    this.finished = true;
+    for (const win of this.live.splice(0)) sharedArena().give(win.block);
     for (const b of this.free.splice(0)) sharedArena().give(b);
   }
 
@@ -376,6 +385,7 @@ class Ingest {
   private async resolveScan(scan: Scan): Promise<void> {
     for (const cut of ((await scan.cuts) as SessionResult).cuts ?? []) this.emit(cut);
     const { digest } = (await scan.digest) as SessionResult;
+    this.release(scan.win); // the digest thread's reference
     if (digest !== undefined) this.digest = digest;
     this.releasePassed();
     this.flush();
