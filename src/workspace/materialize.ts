@@ -65,14 +65,34 @@ export async function materializeFile(repo: Repository, path: string, entry: Fil
   } catch (e) {
     throw fromFsError(e, tmp, 'create');
   }
+  // Read buffers are shared-arena blocks, never reclaimed unless given back; the few this file
+  // holds at once are tracked so that each goes back exactly once, whatever happens.
+  const taken = new Set<Uint8Array>();
+  const takeBuffer = (size: number): Uint8Array => {
+    const b = takeReadBuffer(size);
+    taken.add(b);
+    return b;
+  };
+  const giveBuffer = (bytes: Uint8Array): void => {
+    for (const b of taken) {
+      if (b.buffer === bytes.buffer && b.byteOffset === bytes.byteOffset) {
+        taken.delete(b);
+        returnReadBuffer(b);
+        return;
+      }
+    }
+  };
+  const giveAll = (): void => {
+    for (const b of [...taken]) giveBuffer(b);
+  };
+  const pending: Promise<Uint8Array>[] = [];
   try {
     // Read ahead a few chunks while writing in order: the store read and the hash overlap the write.
-    const pending: Promise<Uint8Array>[] = [];
     let next = 0;
     const fill = () => {
       while (pending.length < PREFETCH && next < chunks.length) {
         const [id, size] = chunks[next++]!;
-        const offload = size >= MIN_OFFLOAD_BYTES ? { hash, into: takeReadBuffer } : {};
+        const offload = size >= MIN_OFFLOAD_BYTES ? { hash, into: takeBuffer } : {};
         const p = repo.objects.getChunk(id, { expectedSize: size, ...offload, ...(signal ? { signal } : {}) });
         p.catch(() => {}); // observed when awaited below
         pending.push(p);
@@ -84,8 +104,9 @@ export async function materializeFile(repo: Repository, path: string, entry: Fil
       const bytes = await pending.shift()!;
       fill();
       await fh.write(bytes);
-      returnReadBuffer(bytes);
+      giveBuffer(bytes);
     }
+    giveAll(); // any a read took but did not return (nothing reads into them any more)
     await fh.close();
     fh = undefined;
     await chmod(tmp, entry.mode);
@@ -93,6 +114,8 @@ export async function materializeFile(repo: Repository, path: string, entry: Fil
   } catch (e) {
     await fh?.close().catch(() => {});
     await unlink(tmp).catch(() => {});
+    await Promise.allSettled(pending); // no read may still be filling a buffer we give back
+    giveAll();
     throw fromFsError(e, path, 'write');
   }
 }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { errorCodeOf, runCli, runJson, spawnCliDone } from '../helpers/cli.js';
 import { newRepo, pseudoRandom, snapshotTree, tempDir, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent, flipChunkByte, removeChunk, workspaceLeftovers } from '../helpers/store.js';
+import { sharedArena } from '../../src/core/shared-arena.js';
 
 const dataOnly = (p: string) => p === 'data' || p.startsWith('data/');
 
@@ -122,6 +123,25 @@ describe('e2e checkout', () => {
     expect((await readFile(join(repo, '.mlstore/HEAD'), 'utf8')).trim()).toBe('ref: refs/heads/main');
     expect(await workspaceLeftovers(repo)).toEqual([]);
     expect((await readdir(join(repo, '.mlstore/tmp'))).filter((n) => n.startsWith('checkout-'))).toEqual([]); // temp files of the failed writes removed
+  });
+
+  it('failed checkouts give their read buffers back (runCli runs in this process: its shared arena is ours)', async () => {
+    const repo = await newRepo({ chunks: ['--chunk-min', '64KiB', '--chunk-avg', '128KiB', '--chunk-max', '512KiB'] });
+    await writeFiles(repo, { 'data/big.bin': pseudoRandom('buffers', 3 * 1024 * 1024) });
+    const v1 = await commitAll(repo, 'v1');
+    const chunkDir = join(repo, '.mlstore/objects/chunks'); // loose: chunks over 64 KiB are not packed
+    const ids: string[] = [];
+    for (const fan of await readdir(chunkDir)) for (const name of await readdir(join(chunkDir, fan))) ids.push(fan + name);
+    expect(ids.length).toBeGreaterThan(8);
+    await flipChunkByte(repo, ids.sort()[ids.length >> 1]!);
+    await rm(join(repo, 'data/big.bin'));
+    const fail = async () => expect((await runJson(['checkout', '--force', v1], { cwd: repo })).json.error.code).toBe('CORRUPT_OBJECT');
+    await fail();
+    const high = sharedArena().reserved;
+    for (let i = 0; i < 6; i++) await fail();
+    // Without giving them back each failure kept its 8 prefetched 4 MiB buffers (+32 MiB a run,
+    // measured); reused, the high-water mark moves at most when a run happens to hold more at once.
+    expect(sharedArena().reserved - high).toBeLessThan(16 * 1024 * 1024);
   });
 
   it('bin/mlstore verifies large chunks on worker threads: a flipped byte in one is refused, the good store checks out exactly', async () => {
