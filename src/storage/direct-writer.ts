@@ -48,6 +48,8 @@ type Probe = { block: number } | undefined;
 export class DirectWriter {
   #probe: Probe | 'unknown' = 'unknown';
   #free: Uint8Array[] = [];
+  /** Set by close(): slots coming back go to the arena, not to #free. */
+  #closed = false;
   readonly #waiting: Array<(slot: Uint8Array) => void> = [];
 
   /** @param probePath a path in the directory the temp files go to (created and removed by the probe) */
@@ -135,7 +137,10 @@ export class DirectWriter {
     // only page-aligned memory will do (none e.g. under a ulimit -v): else write through the page cache
     const slots = arena.native ? Array.from({ length: SLOTS }, () => arena.take(SLOT)) : [];
     const probe = slots.length > 0 && slots.every((slot) => arena.owns(slot)) ? this.#probeWrite(slots[0]!) : undefined;
-    if (probe) this.#free = slots;
+    if (probe) {
+      this.#free = slots;
+      this.#closed = false;
+    }
     else for (const slot of slots) arena.give(slot);
     return probe;
   }
@@ -172,7 +177,19 @@ export class DirectWriter {
   #giveSlot(slot: Uint8Array): void {
     const next = this.#waiting.shift();
     if (next) next(slot);
+    else if (this.#closed) sharedArena().give(slot);
     else this.#free.push(slot);
+  }
+
+  /**
+   * Gives the slots back to the shared arena (which reclaims nothing by itself): the free ones
+   * now, the busy ones as their writes finish. A write after close probes and takes slots again.
+   */
+  close(): void {
+    if (this.#probe === 'unknown' || this.#probe === undefined) return;
+    this.#closed = true;
+    this.#probe = 'unknown';
+    for (const slot of this.#free.splice(0)) sharedArena().give(slot);
   }
 }
 

@@ -384,6 +384,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     if (this.#hasStaged() && !this.#sync.failed) await this.flush().catch(() => {});
     if (this.#sync.failed) await this.#discardOwnTmp();
     this.#packs?.close();
+    this.#direct?.close(); // its slots are shared-arena blocks: back for the next user
   }
 
   /**

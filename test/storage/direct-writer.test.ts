@@ -114,4 +114,17 @@ describe('DirectWriter', () => {
     expect(Buffer.compare(await readFile(join(root, 'objects/meta/bb/small')), small)).toBe(0);
     expect((await readdir(join(root, 'tmp'))).filter((n) => !n.startsWith('locks'))).toEqual([]);
   });
+
+  it('a closed LocalBackend gives its O_DIRECT slots back to the shared arena', async (ctx) => {
+    if (!writerIn(work).enabled) ctx.skip(`no O_DIRECT on ${tmpdir()}`);
+    const use = async (i: number) => {
+      const b = new LocalBackend(join(work, `slots-${i}`), { directIo: true });
+      await b.put('objects/chunks/aa/big', sharedView(DIRECT_MIN + 5, 3));
+      await b.close();
+    };
+    await use(0);
+    const high = sharedArena().reserved;
+    for (let i = 1; i <= 6; i++) await use(i);
+    expect(sharedArena().reserved).toBe(high); // kept, each instance would take 16 MiB more
+  });
 });
