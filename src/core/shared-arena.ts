@@ -16,8 +16,10 @@
  * size once given back, so the memory stays at the high-water mark of what was in use at once
  * (a few read windows, direct-write slots and copies of chunks that span windows: ≈ 100 MiB
  * with the default chunk sizes). Reuse matters: fresh memory costs a page fault per 4 KiB on
- * first touch, and WebAssembly memory never shrinks. Where
- * the memory cannot be made (a `ulimit -v`, or a runtime without shared WebAssembly memory)
+ * first touch, and WebAssembly memory never shrinks. A block not given back is lost for good, so
+ * every user gives each of its blocks back exactly once (docs/chunking.md lists them). Where
+ * the memory cannot be made (a `ulimit -v` under ≈ 10 GB: V8 reserves the address space of a
+ * whole 32-bit memory plus guards; or a runtime without shared WebAssembly memory)
  * `take` returns plain SharedArrayBuffer views and `copy` falls back to Buffer.copy: slower,
  * never wrong.
  */
