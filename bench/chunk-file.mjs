@@ -85,7 +85,7 @@ row('', openssl2);
 row(`chunkFile, no-op onChunk (${chunks} chunks)`, chunked);
 row('chunkFile, first (cold) call', cold);
 console.log(`${'chunkFile / openssl (better of the two)'.padEnd(44)} ${(base / chunked).toFixed(2)}×`);
-row('gear scan, one thread, 256 MiB in memory', scan, mem.length);
+row('candidate scan (findCandidates), 256 MiB', scan, mem.length);
 row('cut scanner (skips min-32 per chunk), JS', cutJs, mem.length);
 row(`cut scanner, WebAssembly${seeker ? '' : ' (unavailable: JS)'}`, cutWasm, mem.length);
 console.log(`${'peak RSS through the chunkFile runs'.padEnd(44)} ${(rssAfterChunk / 1024).toFixed(0)} MiB`);
