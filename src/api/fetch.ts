@@ -56,6 +56,7 @@ export interface FetchResult {
  */
 export async function fetch(options: FetchOptions): Promise<FetchResult> {
   return withRepository(options, async (repo) => {
+    await repo.cleanLeftovers(); // fetch takes no repository lock, and may be all a mirror ever runs
     const started = repo.env.now().getTime();
     const remote = openRemote(repo, options.remote, options.jobs !== undefined ? { jobs: options.jobs } : {});
     try {
@@ -114,6 +115,7 @@ export interface FetchCommitResult {
  */
 export async function fetchCommit(options: FetchCommitOptions): Promise<FetchCommitResult> {
   return withRepository(options, async (repo) => {
+    await repo.cleanLeftovers(); // fetch takes no repository lock, and may be all a mirror ever runs
     const remote = openRemote(repo, options.remote, options.jobs !== undefined ? { jobs: options.jobs } : {});
     try {
       const { marked, refs, refState, warnings } = await readRemote(repo, remote, options);

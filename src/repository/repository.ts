@@ -146,7 +146,19 @@ export class Repository {
     return this.indexDb;
   }
 
-  /** Runs `fn` holding the repository's write lock. */
+  /**
+   * Removes leftovers of killed commands (temp files of objects, checkouts, packs), which would
+   * otherwise stay forever. Safe without the repository lock: temp names carry their writer's pid
+   * and host, and a live writer's files are never removed (storage/local-tmp.ts). Best effort: a
+   * failure here must not stop the command.
+   */
+  async cleanLeftovers(): Promise<void> {
+    if (this.backend instanceof LocalBackend) {
+      await this.backend.cleanTmp().catch((e: unknown) => this.env.log.debug(`cleaning ${join(this.dir, 'tmp')} failed: ${String(e)}`));
+    }
+  }
+
+  /** Runs `fn` holding the repository's write lock (and cleans leftovers first). */
   async withLock<T>(command: string, fn: () => Promise<T>): Promise<T> {
     const lock = await RepoLock.acquire(join(this.dir, 'lock'), {
       pid: this.env.pid,
@@ -155,11 +167,7 @@ export class Repository {
       isAlive: this.env.isAlive,
     });
     try {
-      // Leftovers of killed commands (temp files of objects, checkouts, packs) would otherwise
-      // stay forever. Best effort: a failure here must not stop the command.
-      if (this.backend instanceof LocalBackend) {
-        await this.backend.cleanTmp().catch((e: unknown) => this.env.log.debug(`cleaning ${join(this.dir, 'tmp')} failed: ${String(e)}`));
-      }
+      await this.cleanLeftovers();
       return await fn();
     } finally {
       await lock.release();

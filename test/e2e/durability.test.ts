@@ -6,12 +6,12 @@
  * large chunks written by O_DIRECT (MLSTORE_DIRECT_IO=1). docs/storage.md#local-durability.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runJson } from '../helpers/cli.js';
-import { newRepo, pseudoRandom, writeFiles } from '../helpers/repo.js';
+import { runCli, runJson } from '../helpers/cli.js';
+import { newRepo, pseudoRandom, tempDir, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent, readPacks } from '../helpers/store.js';
 
 async function dataset(repo: string): Promise<Record<string, Uint8Array>> {
@@ -108,5 +108,31 @@ describe('e2e: leftovers of killed commands in .mlstore/tmp', () => {
     expect(add.code, add.stderr).toBe(0);
     const left = (await readdir(tmp)).filter((n) => n !== 'locks');
     expect(left.sort()).toEqual([files.live, 'young.tmp'].sort());
+  });
+
+  it('fetch, which takes no repository lock, removes a dead writer’s leftovers too, never a live one’s', async () => {
+    const publisher = await newRepo();
+    await writeFiles(publisher, { 'data/x.txt': 'one\n' });
+    expect((await runCli(['add', 'data'], { cwd: publisher })).code).toBe(0);
+    expect((await runCli(['commit', '-m', 'v1'], { cwd: publisher })).code).toBe(0);
+    const remote = join(await tempDir(), 'remote');
+    expect((await runCli(['remote', 'add', 'origin', remote], { cwd: publisher })).code).toBe(0);
+    const push = await runCli(['push', 'origin'], { cwd: publisher });
+    expect(push.code, push.stderr).toBe(0);
+    const mirror = await newRepo();
+    expect((await runCli(['remote', 'add', 'origin', remote], { cwd: mirror })).code).toBe(0);
+    const tmp = join(mirror, '.mlstore/tmp');
+    await mkdir(tmp, { recursive: true });
+    const tag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const dead = `999999999@${tag}.0123456789abcdef-0.tmp`;
+    const live = `${process.pid}@${tag}.0123456789abcdef-1.tmp`;
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [dead, live]) {
+      await writeFile(join(tmp, name), 'partial');
+      await utimes(join(tmp, name), hourAgo, hourAgo);
+    }
+    const fetched = await runCli(['fetch', 'origin'], { cwd: mirror });
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect((await readdir(tmp)).filter((n) => n.endsWith('.tmp'))).toEqual([live]);
   });
 });
