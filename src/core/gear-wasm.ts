@@ -2,10 +2,11 @@
  * The gear-hash inner loop of the cut scanner as a small WebAssembly function, for bytes that lie
  * in the shared arena's memory (shared-arena.ts: add's read windows do).
  *
- * Why: measured in one process on 64 MiB, this byte loop runs at 2.5 GB/s against ≈ 1.6 GB/s for
- * the unrolled JavaScript loop (cut-scanner.ts), which has to bounds-check every table lookup;
- * WebAssembly's are free (guard pages). The JavaScript loop stays for bytes anywhere else, and is
- * what the tests hold this one to.
+ * Why: the cut scanner runs 2.1× faster with it (bench/chunk-file.mjs, same process: 4.16 GB/s of
+ * file against 1.94 GB/s for the unrolled JavaScript loop of cut-scanner.ts, which bounds-checks
+ * every table lookup; WebAssembly's lookups need no check (guard pages), and the loop tests its
+ * bounds once per eight bytes). The JavaScript loop stays for bytes anywhere else, and the tests
+ * hold both to the reference chunker.
  *
  * The module is assembled here from its opcodes (no toolchain needed), imports the arena's
  * shared memory, and exports:
