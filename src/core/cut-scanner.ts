@@ -129,10 +129,12 @@ let seekHash = 0;
  */
 function seek(bytes: Uint8Array, i: number, end: number, h: number, mask: number): number {
   const g = GEAR;
-  for (; i < end && (!LITTLE_ENDIAN || ((bytes.byteOffset + i) & 3) !== 0); i++) {
-    h = ((h << 1) + g[bytes[i]!]!) | 0;
-    if ((h & mask) === 0) return found(h, i);
-  }
+  // byte by byte up to a 4-byte boundary (all the way where words would be big-endian)
+  const aligned = LITTLE_ENDIAN ? Math.min(end, i + ((4 - ((bytes.byteOffset + i) & 3)) & 3)) : end;
+  const head = seekBytes(bytes, i, aligned, h, mask);
+  if (head < aligned) return head;
+  h = seekHash;
+  i = aligned;
   const nw = ((end - i) >> 2) & ~1;
   if (nw > 0) {
     const words = new Int32Array(bytes.buffer, bytes.byteOffset + i, nw);
@@ -159,6 +161,12 @@ function seek(bytes: Uint8Array, i: number, end: number, h: number, mask: number
     }
     i += nw * 4;
   }
+  return seekBytes(bytes, i, end, h, mask);
+}
+
+/** seek one byte at a time (the head before the first word, and the tail after the last). */
+function seekBytes(bytes: Uint8Array, i: number, end: number, h: number, mask: number): number {
+  const g = GEAR;
   for (; i < end; i++) {
     h = ((h << 1) + g[bytes[i]!]!) | 0;
     if ((h & mask) === 0) return found(h, i);

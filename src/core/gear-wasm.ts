@@ -112,6 +112,9 @@ export interface GearMemory {
   table: number;
 }
 
+/** Where each arena holds its copy of the gear table. */
+const tables = new WeakMap<SharedArena, number>();
+
 /** Puts the gear table into the arena (once per arena) and says where; undefined without a native arena. */
 export function gearMemory(arena: SharedArena = sharedArena()): GearMemory | undefined {
   const memory = arena.wasmMemory;
@@ -125,7 +128,6 @@ export function gearMemory(arena: SharedArena = sharedArena()): GearMemory | und
   }
   return { memory, table };
 }
-const tables = new WeakMap<SharedArena, number>();
 
 /** A seeker on `gm` (from gearMemory, possibly in another thread), or undefined if it cannot be built. */
 export function gearSeeker(gm: GearMemory | undefined): GearSeeker | undefined {

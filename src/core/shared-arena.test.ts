@@ -26,6 +26,16 @@ describe('SharedArena', () => {
     expect(a.take(100).byteOffset).not.toBe(b1.byteOffset);
   });
 
+  it('keeps every given-back block: twenty of one size come back as the same twenty', () => {
+    const a = new SharedArena();
+    const blocks = Array.from({ length: 20 }, () => a.take(65536));
+    const high = a.reserved;
+    for (const b of blocks) a.give(b);
+    const again = Array.from({ length: 20 }, () => a.take(65536));
+    expect(a.reserved).toBe(high); // none lost: WebAssembly memory cannot take a block back
+    expect(new Set(again.map((b) => b.byteOffset))).toEqual(new Set(blocks.map((b) => b.byteOffset)));
+  });
+
   it('keeps handing out blocks across growth; old blocks stay valid', () => {
     const a = new SharedArena();
     const first = a.take(65536);

@@ -119,10 +119,11 @@ export class SharedArena {
   }
 
   /**
-   * Takes a block back for reuse (at most `keep` spare blocks of each size are kept); `view`
-   * may be any view that starts where the block starts. Anything else is ignored.
+   * Takes a block back for reuse; `view` may be any view that starts where the block starts.
+   * Anything else is ignored. Every WebAssembly block is kept (dropping one would lose it for
+   * good: the memory cannot shrink); of plain blocks at most 16 per size, the rest left to GC.
    */
-  give(view: Uint8Array, keep = 16): void {
+  give(view: Uint8Array): void {
     let block: Uint8Array;
     if (this.owns(view)) {
       const size = this.#sizes.get(view.byteOffset);
@@ -133,7 +134,7 @@ export class SharedArena {
       block = new Uint8Array(view.buffer);
     }
     const list = this.#spare.get(block.length) ?? [];
-    if (list.length < keep) list.push(block);
+    if (this.owns(block) || list.length < 16) list.push(block);
     this.#spare.set(block.length, list);
   }
 

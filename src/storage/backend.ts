@@ -83,8 +83,9 @@ export interface Backend {
   putIfVersion(key: string, bytes: Uint8Array, expected: string | null, options?: PutOptions): Promise<boolean>;
 
   /**
-   * Optional hint that many puts follow (add and commit give it once they know they will store something): a backend may
-   * start now what its writes will need, while the process is still small. Never required.
+   * Optional hint that many puts follow (add and commit give it once they know they will store
+   * something): a backend may start now what its writes will need, while the process is still
+   * small. Never required.
    */
   prepareWrites?(): void;
   /**

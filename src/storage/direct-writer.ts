@@ -16,8 +16,8 @@
  * aligned each 1 MiB write took 29 ms here instead of 1.3 ms. Node cannot ask for aligned memory,
  * but V8 maps WebAssembly memory on whole pages, so the writer's slots are blocks of the shared
  * arena (core/shared-arena.ts), which also copies chunks out of the read windows at memcpy speed
- * (Buffer.copy out of shared memory at an odd offset ran at 3.4 GB/s). The object's whole pages are copied piece by
- * piece into a slot and written directly; the last partial page, if any, is written through the
+ * (Buffer.copy out of shared memory at an odd offset ran at 3.4 GB/s). The object's whole pages
+ * are copied piece by piece into a slot and written directly; the last partial page, if any, is written through the
  * page cache on a second descriptor (never padded and truncated: see write). A probe write at
  * first use checks that the kernel accepts all this.
  *
@@ -78,7 +78,6 @@ export class DirectWriter {
     let tail: FileHandle | undefined;
     const slot = await this.#takeSlot();
     try {
-      const source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
       const whole = bytes.length - (bytes.length % probe.block);
       for (let done = 0; done < whole; ) {
         const n = Math.min(SLOT, whole - done);
@@ -96,7 +95,7 @@ export class DirectWriter {
         // held the file: 0.47 s stalls of every writer while a batch's syncfs ran.
         tail = await open(path, constants.O_WRONLY);
         for (let off = whole; off < bytes.length; ) {
-          const { bytesWritten } = await tail.write(source, off, bytes.length - off, off);
+          const { bytesWritten } = await tail.write(bytes, off, bytes.length - off, off);
           if (bytesWritten <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
           off += bytesWritten;
         }
@@ -140,8 +139,9 @@ export class DirectWriter {
     if (probe) {
       this.#free = slots;
       this.#closed = false;
+    } else {
+      for (const slot of slots) arena.give(slot);
     }
-    else for (const slot of slots) arena.give(slot);
     return probe;
   }
 
@@ -192,7 +192,6 @@ export class DirectWriter {
     for (const slot of this.#free.splice(0)) sharedArena().give(slot);
   }
 }
-
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;

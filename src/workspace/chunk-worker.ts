@@ -77,11 +77,12 @@ export type ChunkJobResult = SessionResult | string[];
  * main thread's arena in inline mode. Undefined where it cannot be built (the JavaScript loop runs).
  */
 let seeker: GearSeeker | undefined | null = null;
+/** The arena's memory and gear table, from workerData in a pool thread. */
+let workerGear: GearMemory | undefined;
 function theSeeker(): GearSeeker | undefined {
   if (seeker === null) seeker = gearSeeker(workerGear ?? (parentPort ? undefined : gearMemory()));
   return seeker;
 }
-let workerGear: GearMemory | undefined;
 
 /** The sessions this thread holds. */
 const scanners = new Map<number, CutScanner>();
