@@ -22,7 +22,7 @@ import { GEAR_WINDOW, validateChunkParams, type ChunkParams } from '../core/fast
 import { gearMemory } from '../core/gear-wasm.js';
 import { sharedArena } from '../core/shared-arena.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
-import { changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
+import { OPEN_TO_READ, changed, identityOf, sameIdentity, type FileIdentity } from './file-identity.js';
 import { CHUNK_WORKER_MARK, runChunkJob, type ChunkJob, type ChunkJobResult, type Piece, type SessionResult } from './chunk-worker.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -176,7 +176,7 @@ export async function chunkFile(path: string, params: ChunkParams, options: Chun
   throwIfAborted(options.signal);
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await open(path, OPEN_TO_READ);
   } catch (e) {
     throw fromFsError(e, path, 'open');
   }

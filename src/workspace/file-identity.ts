@@ -3,7 +3,16 @@
  * it: the identity before, after, and as the caller last saw it must agree, or the read is
  * FILE_CHANGED and nothing of it is recorded.
  */
+import { constants } from 'node:fs';
 import { MlstoreError } from '../errors.js';
+
+/**
+ * Flags for opening a workspace file to read it. O_NONBLOCK: a file swapped for a FIFO after the
+ * scan must not block the open until some writer appears (forever, in a cron job); the open
+ * returns, and the identity check that follows reports FILE_CHANGED. On a regular file the flag
+ * changes nothing.
+ */
+export const OPEN_TO_READ = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /** What fstat says about a file, to tell whether it changed (nanosecond times). */
 export interface FileIdentity {

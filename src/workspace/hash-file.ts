@@ -3,7 +3,7 @@
  * read is FILE_CHANGED: its stat before, after, and as scanned must agree.
  */
 import { open } from 'node:fs/promises';
-import type { FileIdentity } from './file-identity.js';
+import { OPEN_TO_READ, type FileIdentity } from './file-identity.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { sha256Stream } from '../core/digest.js';
 
@@ -12,7 +12,7 @@ const BUFFER_BYTES = 1024 * 1024;
 export async function hashFile(path: string, options: { expect?: FileIdentity; signal?: AbortSignal } = {}): Promise<{ size: number; digest: string }> {
   let fh;
   try {
-    fh = await open(path, 'r');
+    fh = await open(path, OPEN_TO_READ);
   } catch (e) {
     throw fromFsError(e, path, 'open');
   }
