@@ -7,10 +7,12 @@
 //     and a checkout of them all (vs cp -r)
 // W3  v2 of W1 (16 scattered 1 MiB overwrites + 64 MiB appended): new bytes stored vs bytes changed;
 //     repeated --versions times (v2 from v1, v3 from v2, …) with seeded positions (--seed)
-// W5  checkout of the big file                 vs  cp of it, timed before and after (the faster counts)
+// W5  checkout of the big file                 vs  cp of it, timed before and after (the faster counts);
+//     also printed: openssl dgst then cp, what verifying and copying cost with standard tools
 // RSS peak RSS of add on a --rss-gib file (via /usr/bin/time)
-// Many-file workloads run on a freshly made loop-mounted ext4 when root can mount one (see
-// shared facts: the long-lived root fs slows down with file churn), otherwise in $TMPDIR.
+// The workloads run on freshly made loop-mounted ext4 images when root can mount one (see shared
+// facts: the long-lived root fs slows down with file churn), otherwise in $TMPDIR: one image for
+// the big-file workloads, and one of its own for W2, made just before it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -28,49 +30,64 @@ const random = seededRandom(opt('seed', 1));
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlstore');
 
 const base = mkdtempSync(join(tmpdir(), 'mlstore-bench-'));
-let mnt;
-let loopDev;
-try {
-  // fallocate, not a sparse file: the first write to each block of a sparse loop image also
-  // allocates it in the host file system, which made every first-touch write ≈ 2× slower
-  const img = join(base, 'fs.img');
-  const gb = `${Math.ceil(GIB * 3 + RSS_GIB * 2 + 4)}G`;
+/** Mounted file systems, unmounted in the end. */
+const mounts = [];
+
+/**
+ * A freshly made ext4 of `gib` GiB, loop-mounted, as the shared facts advise for many-file
+ * workloads; a directory in $TMPDIR when root cannot mount one. Returns where to work.
+ */
+function freshFileSystem(name, gib) {
+  const img = join(base, `${name}.img`);
+  const mnt = join(base, name);
+  let loopDev;
   try {
-    execFileSync('fallocate', ['-l', gb, img]);
+    // fallocate, not a sparse file: the first write to each block of a sparse loop image also
+    // allocates it in the host file system, which made every first-touch write ≈ 2× slower
+    try {
+      execFileSync('fallocate', ['-l', `${gib}G`, img]);
+    } catch {
+      execFileSync('truncate', ['-s', `${gib}G`, img]);
+    }
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    mkdirSync(mnt);
+    // --direct-io=on: the loop device writes its image file with O_DIRECT. Without it every block
+    // written to the mounted file system is cached twice in this machine's page cache (once for the
+    // mounted file system, once for the image file), which a real disk never does and which made
+    // writes through it cost more here than on the root file system (docs/performance.md).
+    try {
+      loopDev = execFileSync('losetup', ['-f', '--show', '--direct-io=on', img], { encoding: 'utf8' }).trim();
+      execFileSync('mount', [loopDev, mnt]);
+    } catch {
+      if (loopDev) spawnSync('losetup', ['-d', loopDev]);
+      loopDev = undefined;
+      execFileSync('mount', ['-o', 'loop', img, mnt]);
+    }
   } catch {
-    execFileSync('truncate', ['-s', gb, img]);
+    const dir = join(base, `${name}-work`);
+    mkdirSync(dir, { recursive: true });
+    console.log(`# ${name}: tmp dir ${dir} (could not mount a fresh ext4)`);
+    return dir;
   }
-  execFileSync('mkfs.ext4', ['-q', '-F', join(base, 'fs.img')]);
-  mnt = join(base, 'mnt');
-  mkdirSync(mnt);
-  // --direct-io=on: the loop device writes its image file with O_DIRECT. Without it every block
-  // written to the mounted file system is cached twice in this machine's page cache (once for the
-  // mounted file system, once for the image file), which a real disk never does and which made
-  // writes through it cost more here than on the root file system (docs/performance.md).
-  try {
-    loopDev = execFileSync('losetup', ['-f', '--show', '--direct-io=on', img], { encoding: 'utf8' }).trim();
-    execFileSync('mount', [loopDev, mnt]);
-  } catch {
-    if (loopDev) spawnSync('losetup', ['-d', loopDev]);
-    loopDev = undefined;
-    execFileSync('mount', ['-o', 'loop', img, mnt]);
+  mounts.push({ mnt, loopDev });
+  if (!flag('no-prefill')) {
+    // Write (and free) the whole image once, so every later write lands on blocks the host file
+    // system has already written: a real disk has no such first-touch cost, and without this W1
+    // measured 2× slower on a fresh image than on a used one (docs/performance.md).
+    const t = process.hrtime.bigint();
+    spawnSync('dd', ['if=/dev/zero', `of=${join(mnt, 'prefill')}`, 'bs=8M', 'conv=fsync', 'status=none']); // stops at ENOSPC
+    rmSync(join(mnt, 'prefill'));
+    execFileSync('sync');
+    console.log(`# ${name}: prefilled its loop image in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s`);
   }
-} catch {
-  mnt = undefined;
+  console.log(`# ${name}: fresh loop-mounted ext4${loopDev ? ' (loop direct-io on)' : ''} at ${mnt}`);
+  return mnt;
 }
-if (mnt && !flag('no-prefill')) {
-  // Write (and free) the whole image once, so every later write lands on blocks the host file
-  // system has already written: a real disk has no such first-touch cost, and without this W1
-  // measured 2× slower on a fresh image than on a used one (docs/performance.md).
-  const t = process.hrtime.bigint();
-  spawnSync('dd', ['if=/dev/zero', `of=${join(mnt, 'prefill')}`, 'bs=8M', 'conv=fsync', 'status=none']); // stops at ENOSPC
-  rmSync(join(mnt, 'prefill'));
-  execFileSync('sync');
-  console.log(`# prefilled the loop image in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s`);
-}
-const root = mnt ?? join(base, 'work');
-mkdirSync(root, { recursive: true });
-console.log(`# mlstore add/checkout benchmark — ${mnt ? `fresh loop-mounted ext4${loopDev ? ' (loop direct-io on)' : ''}` : 'tmp dir (could not mount a fresh ext4)'} at ${root}`);
+
+// The big-file workloads share one file system; W2 gets one of its own, made just before it: on
+// an image the big files have just filled and emptied, creating 20,000 files cost 10–25 % more
+// (session-3 to -6 full runs), the churn the shared facts warn of.
+const root = freshFileSystem('big', Math.ceil(GIB * 3 + RSS_GIB * 2 + 4));
 console.log(`# ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
 
 const time = (fn) => {
@@ -180,26 +197,32 @@ try {
   const [tCheckout] = time(() => mls(repo, 'checkout', '-f', `HEAD~${VERSIONS}`));
   const cpAfter = cpOnce();
   const cpRate = Math.max(cpBefore.rate, cpAfter.rate);
+  // a verifying baseline: checkout hashes every byte it writes, cp does not (docs/performance.md)
+  const [tVerifyCopy] = time(() => sh('sh', ['-c', 'openssl dgst -sha256 "$0" > /dev/null && cp "$0" "$1"', big, join(repo, 'copy.bin')]));
+  rmSync(join(repo, 'copy.bin'));
+  sh('sync', []);
   console.log(`W5 checkout of the ${GIB} GiB file`);
   row('  cp (baseline) before the checkout', cpBefore.t, `${(cpBefore.rate / 1e9).toFixed(2)} GB/s`);
   row('  cp (baseline) after the checkout', cpAfter.t, `${(cpAfter.rate / 1e9).toFixed(2)} GB/s`);
-  row('  mlstore checkout', tCheckout, `${gbps(size, tCheckout)}  = ${(size / tCheckout / cpRate).toFixed(2)}× the faster cp's throughput (target ≥ 0.5×)`);
+  row('  openssl dgst, then cp (verify + copy)', tVerifyCopy, `${gbps(statSync(big).size, tVerifyCopy)}`);
+  row('  mlstore checkout', tCheckout, `${gbps(size, tCheckout)}  = ${(size / tCheckout / cpRate).toFixed(2)}× the faster cp's throughput (target ≥ 0.5×), ${(tVerifyCopy / tCheckout).toFixed(2)}× openssl+cp`);
   rmSync(repo, { recursive: true, force: true });
 
-  // ---- W2: many small files
-  const src = join(root, 'small-src');
+  // ---- W2: many small files, on a fresh file system of their own (see freshFileSystem)
+  const smallRoot = freshFileSystem('small', 3);
+  const src = join(smallRoot, 'small-src');
   for (let d = 0; d < 100; d++) {
     mkdirSync(join(src, `d${d}`), { recursive: true });
     for (let f = 0; f < SMALL / 100; f++) writeFileSync(join(src, `d${d}`, `f${f}.bin`), randomBytes(1024 + ((d * 131 + f * 977) % (15 * 1024))));
   }
   sh('sync', []);
-  const [tCpR] = time(() => sh('cp', ['-r', src, join(root, 'small-copy')]));
-  rmSync(join(root, 'small-copy'), { recursive: true });
+  const [tCpR] = time(() => sh('cp', ['-r', src, join(smallRoot, 'small-copy')]));
+  rmSync(join(smallRoot, 'small-copy'), { recursive: true });
   sh('sync', []);
-  const [tCpRSync] = time(() => sh('sh', ['-c', 'cp -r "$0" "$1" && sync --file-system "$1"', src, join(root, 'small-copy')]));
-  rmSync(join(root, 'small-copy'), { recursive: true });
+  const [tCpRSync] = time(() => sh('sh', ['-c', 'cp -r "$0" "$1" && sync --file-system "$1"', src, join(smallRoot, 'small-copy')]));
+  rmSync(join(smallRoot, 'small-copy'), { recursive: true });
   sh('sync', []);
-  const srepo = join(root, 'small');
+  const srepo = join(smallRoot, 'small');
   mkdirSync(srepo);
   sh('mv', [src, join(srepo, 'data')]);
   mls(srepo, 'init');
@@ -232,7 +255,9 @@ try {
     rmSync(rrepo, { recursive: true, force: true });
   }
 } finally {
-  if (mnt) spawnSync('umount', [mnt]);
-  if (loopDev) spawnSync('losetup', ['-d', loopDev]);
+  for (const { mnt, loopDev } of mounts.reverse()) {
+    spawnSync('umount', [mnt]);
+    if (loopDev) spawnSync('losetup', ['-d', loopDev]);
+  }
   if (!flag('keep')) rmSync(base, { recursive: true, force: true });
 }
