@@ -12,11 +12,11 @@
  * anyone after a crash, SIGKILL or power loss — sees the whole object or nothing at the final key.
  *  - 'batched' (default): `put` writes the temp file without fsync and stages it; reads in this
  *    process already see it. Staged objects are committed in batches (when `batchBytes` or
- *    `batchObjects` accumulate, and on `flush()`): one syncfs of the file system makes every
- *    temp file durable, then they are renamed into place, then a second syncfs makes the new
- *    directory entries durable. Batches commit in the background (syncfs runs in a helper
- *    process, sync-file-system.ts) while the caller goes on writing the next one. Where syncfs
- *    is unavailable the batch falls back to concurrent per-file fsyncs and directory fsyncs.
+ *    `batchObjects` accumulate, and on `flush()`; local-batches.ts): one syncfs of the file
+ *    system makes every temp file durable, then they are renamed into place, then a second
+ *    syncfs makes the new directory entries durable. Batches commit in the background (syncfs
+ *    runs in a helper process, sync-file-system.ts) while the caller goes on writing the next
+ *    one. Where syncfs is unavailable the batch falls back to concurrent per-file fsyncs.
  *  - 'fsync': each `put` fsyncs its temp file before the rename (the directory entries still
  *    wait for `flush()`). Slower for many small objects; no file-system-wide sync.
  *  - 'none': no fsync at all (scratch stores, tests).
@@ -33,7 +33,7 @@
  * process (the critical section takes milliseconds) and is broken.
  */
 import * as nodeFs from 'node:fs/promises';
-import { renameSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import {
@@ -51,7 +51,8 @@ import { LocalDirs } from './local-dirs.js';
 import { LocalSync } from './local-sync.js';
 import { withKeyLock, type KeyLockOptions } from './local-key-lock.js';
 import { isPackable, PACKS_DIR, type PackedPlaces, type PackProblem } from './local-packs.js';
-import { PackStore, type SealedPack } from './local-pack-store.js';
+import { PackStore } from './local-pack-store.js';
+import { LocalBatches } from './local-batches.js';
 import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
 import { cleanTmpDir, tmpPrefix, type StoreOwner } from './local-tmp.js';
 import { readLooseFile, unreadable, versionToken, writeSmallFileSync } from './local-files.js';
@@ -104,8 +105,6 @@ export class LocalBackend implements Backend, PackedPlaces {
   readonly #fs: LocalFs;
   readonly #durability: Durability;
   readonly #sync: LocalSync;
-  readonly #batchBytes: number;
-  readonly #batchObjects: number;
   /** Without an injected fs, existence checks use statSync: no libuv round trip, no Error object. */
   readonly #realFs: boolean;
   /**
@@ -115,17 +114,11 @@ export class LocalBackend implements Backend, PackedPlaces {
   readonly #tmpPrefix: string;
   readonly #owner: StoreOwner | undefined;
   #tmpCounter = 0;
-  /** final path → temp path of every staged object not yet renamed into place. */
-  readonly #staged = new Map<string, string>();
-  /** The batch still being filled: [final path, temp path] of loose objects (packed ones are in #packs). */
-  #open: Array<[string, string]> = [];
-  #openBytes = 0;
-  #openObjects = 0;
   readonly #packs: PackStore | undefined;
+  /** Staged objects and their batches (local-batches.ts). */
+  readonly #batches: LocalBatches;
   /** Large objects bypass the page cache (direct-writer.ts); undefined with an injected fs or durability 'none'. */
   readonly #direct: DirectWriter | undefined;
-  /** Batches commit one after another; this settles when the last one sealed has. */
-  #committing: Promise<void> = Promise.resolve();
   readonly #lockTimeoutMs: number;
   readonly #lockStaleMs: number;
   readonly #flushConcurrency: number;
@@ -141,8 +134,6 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.location = root;
     this.#fs = options.fs ?? nodeFs;
     this.#durability = options.durability ?? 'batched';
-    this.#batchBytes = options.batchBytes ?? 1024 * 1024 * 1024;
-    this.#batchObjects = options.batchObjects ?? 50_000;
     this.#realFs = options.fs === undefined;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     this.#lockStaleMs = options.lockStaleMs ?? 30_000;
@@ -153,6 +144,17 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
     this.#packs = options.packs && this.#realFs && this.#durability !== 'fsync' ? new PackStore(root, () => this.#tmpName('')) : undefined;
     this.#direct = this.#realFs && this.#durability !== 'none' && options.directIo === true ? new DirectWriter(() => this.#tmpName('.probe')) : undefined;
+    this.#batches = new LocalBatches({
+      root,
+      fs: this.#fs,
+      realFs: this.#realFs,
+      durable: this.#durability !== 'none',
+      sync: this.#sync,
+      dirs: this.#dirs,
+      packs: this.#packs,
+      batchBytes: options.batchBytes ?? 1024 * 1024 * 1024,
+      batchObjects: options.batchObjects ?? 50_000,
+    });
     this.#keyLock = {
       fs: this.#fs,
       dir: join(root, TMP, 'locks'),
@@ -180,7 +182,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     const path = this.#path(key);
     this.#sync.check();
     throwIfAborted(options.signal);
-    if (this.#staged.has(path)) return;
+    if (this.#batches.staged.has(path)) return;
     if (this.#packs && isPackable(key, bytes.length)) return this.#putPacked(key, path, bytes);
     // Immutable: same key, same bytes — so an existing file of the right size is left alone. One of
     // another size is damaged (truncated by a crash of some other writer, a disk error): the
@@ -188,9 +190,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     if (!this.#dirs.isFresh(dirname(path)) && (await this.#storedSize(path)) === bytes.length) return;
     const tmp = await this.#writeTmp(bytes, this.#durability === 'fsync');
     if (this.#durability === 'batched') {
-      this.#staged.set(path, tmp);
-      this.#open.push([path, tmp]);
-      await this.#grew(bytes.length);
+      await this.#batches.stage(path, tmp, bytes.length);
       return;
     }
     try {
@@ -221,7 +221,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       packs.abandon();
       throw this.#sync.fail(e, path);
     }
-    await this.#grew(bytes.length);
+    await this.#batches.grew(bytes.length);
   }
 
   /**
@@ -232,22 +232,10 @@ export class LocalBackend implements Backend, PackedPlaces {
     if (this.#durability !== 'none') this.#sync.prepare();
   }
 
-  /** Whether anything put() accepted is not yet at its final place (loose or packed). */
-  #hasStaged(): boolean {
-    return this.#staged.size > 0 || (this.#packs?.stagedCount ?? 0) > 0;
-  }
-
-  /** Counts a staged object; seals the batch once it is full. */
-  async #grew(bytes: number): Promise<void> {
-    this.#openBytes += bytes;
-    this.#openObjects++;
-    if (this.#openBytes >= this.#batchBytes || this.#openObjects >= this.#batchObjects) await this.#seal();
-  }
-
   async stat(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
     const path = this.#path(key);
     throwIfAborted(options.signal);
-    for (let real = this.#staged.get(path) ?? path; ; real = path) {
+    for (let real = this.#batches.staged.get(path) ?? path; ; real = path) {
       try {
         const st = await this.#fs.stat(real);
         return st.isFile() ? { key, size: st.size } : undefined;
@@ -267,7 +255,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       if (!prefix.endsWith('/')) throw new MlstoreError('BAD_PATH', `list prefix must end in '/': ${prefix}`);
       assertValidKey(prefix.slice(0, -1));
     }
-    if (this.#hasStaged()) await this.flush(options); // list what put() promised
+    if (this.#batches.hasStaged) await this.flush(options); // list what put() promised
     const packed = new Map<string, number>();
     if (this.#packs) {
       this.#packs.index.refreshIfChanged();
@@ -325,7 +313,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     const path = this.#path(key);
     this.#sync.check();
     throwIfAborted(options.signal);
-    if (this.#staged.has(path) || (this.#packs?.stagedCount ?? 0) > 0) await this.flush(options);
+    if (this.#batches.staged.has(path) || (this.#packs?.stagedCount ?? 0) > 0) await this.flush(options);
     await withKeyLock(this.#keyLock, key, options.signal, async () => {
       try {
         await this.#fs.unlink(path);
@@ -366,8 +354,8 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#sync.check();
     throwIfAborted(options.signal);
     if (this.#durability === 'batched' || this.#packs) {
-      this.#seal();
-      await this.#committing;
+      void this.#batches.seal();
+      await this.#batches.committing;
       this.#sync.check();
       if (this.#durability === 'batched') return;
     }
@@ -381,7 +369,7 @@ export class LocalBackend implements Backend, PackedPlaces {
    * close() runs in `finally` blocks, where an error of its own would hide the real one.
    */
   async close(): Promise<void> {
-    if (this.#hasStaged() && !this.#sync.failed) await this.flush().catch(() => {});
+    if (this.#batches.hasStaged && !this.#sync.failed) await this.flush().catch(() => {});
     if (this.#sync.failed) await this.#discardOwnTmp();
     this.#packs?.close();
     this.#direct?.close(); // its slots are shared-arena blocks: back for the next user
@@ -393,92 +381,11 @@ export class LocalBackend implements Backend, PackedPlaces {
    * for a later cleanTmp. Best effort, like close().
    */
   async #discardOwnTmp(): Promise<void> {
-    await this.#committing.catch(() => {}); // no batch still renaming
-    this.#packs?.abandon();
+    await this.#batches.committing.catch(() => {}); // no batch still renaming
+    this.#batches.abandon();
     const dir = join(this.#root, TMP);
     const names = await this.#fs.readdir(dir).catch(() => [] as string[]);
     for (const name of names) if (name.startsWith(this.#tmpPrefix)) await this.#fs.unlink(join(dir, name)).catch(() => {});
-    this.#staged.clear();
-  }
-
-  /**
-   * Seals the open batch and queues its commit behind the previous one. Resolves when the
-   * previous batch has committed: a writer can run at most one batch ahead of the disk.
-   */
-  #seal(): Promise<void> {
-    const previous = this.#committing;
-    if (this.#openObjects === 0) return previous;
-    const batch = this.#open;
-    let packs: SealedPack[];
-    try {
-      packs = this.#packs?.seal(this.#durability !== 'none') ?? [];
-    } catch (e) {
-      this.#packs!.abandon();
-      this.#committing = previous.then(() => {
-        throw this.#sync.fail(e, this.#root);
-      });
-      return previous;
-    }
-    this.#open = [];
-    this.#openBytes = 0;
-    this.#openObjects = 0;
-    this.#committing = previous.then(() => (this.#sync.failed ? undefined : this.#commit(batch, packs)));
-    return previous;
-  }
-
-  /**
-   * Makes one batch durable: sync the temp files (loose objects, packs and their indexes), rename
-   * them into place, sync the directories. With durability 'none' (packs only) just the renames.
-   */
-  async #commit(batch: Array<[string, string]>, packs: SealedPack[]): Promise<void> {
-    const durable = this.#durability !== 'none';
-    try {
-      if (durable) {
-        // packs sync themselves (fdatasync started when each was finished); loose temps with one syncfs
-        if (batch.length > 0 && !(await this.#sync.syncAll('data'))) {
-          await this.#sync.forEach(batch, async ([, tmp]) => this.#sync.syncFile(tmp));
-        }
-        for (const { draft } of packs) {
-          await draft.synced.catch((e: unknown) => {
-            throw this.#sync.fail(e, draft.tmpPack);
-          });
-        }
-      }
-      if (this.#realFs) {
-        // synchronous renames: ≈ 4× cheaper than 20,000 libuv round trips, and they only touch metadata
-        for (const [path, tmp] of batch) {
-          const dir = dirname(path);
-          this.#dirs.ensureSync(dir);
-          try {
-            renameSync(tmp, path);
-          } catch (e) {
-            throw fromFsError(e, path, 'store');
-          }
-          this.#dirs.touched(dir);
-        }
-      } else {
-        await this.#sync.forEach(batch, async ([path, tmp]) => {
-          const dir = dirname(path);
-          await this.#dirs.ensure(dir);
-          try {
-            await this.#fs.rename(tmp, path);
-          } catch (e) {
-            throw fromFsError(e, path, 'store');
-          }
-          this.#dirs.touched(dir);
-        });
-      }
-      this.#packs?.install(packs, (dir) => this.#dirs.ensureSync(dir), (dir) => this.#dirs.touched(dir));
-      const dirs = this.#dirs.takeDirty();
-      // only packs: their one directory is cheaper to fsync than a whole-file-system sync
-      if (durable && (batch.length === 0 || !(await this.#sync.syncAll('directories')))) await this.#sync.syncDirs(dirs);
-    } catch (e) {
-      // Objects whose put() resolved may not be durable: nothing later may pretend otherwise.
-      throw this.#sync.fail(e, this.#root);
-    } finally {
-      for (const [path, tmp] of batch) if (this.#staged.get(path) === tmp) this.#staged.delete(path);
-      this.#packs?.unstage(packs);
-    }
   }
 
   /**
@@ -588,7 +495,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       const bytes = this.#packs.read(key, options);
       if (bytes) return { bytes, version: '' };
     }
-    return readLooseFile(this.#fs, key, path, this.#staged.get(path), options, versioned, this.location);
+    return readLooseFile(this.#fs, key, path, this.#batches.staged.get(path), options, versioned, this.location);
   }
 
   async #versionOf(path: string): Promise<string | null> {
