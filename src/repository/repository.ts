@@ -19,6 +19,7 @@ import { RepoLock } from './lock.js';
 import { resolveRev } from './rev-parse.js';
 import { FORMAT_VERSION, STORE_DIR, signatureKey, signaturePrefix } from './layout.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { invalidRepoPath } from '../model/repo-path.js';
 
 export interface RepositoryOptions {
   env?: Env;
@@ -180,6 +181,8 @@ export class Repository {
     try {
       const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
       if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string')) throw new Error('not a list of paths');
+      const invalid = invalidRepoPath(parsed); // a root outside the repository would be scanned, and cleaned by checkout
+      if (invalid) throw new Error(invalid);
       return parsed as string[];
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -188,6 +191,8 @@ export class Repository {
   }
 
   async setTrackedPaths(paths: readonly string[]): Promise<void> {
+    const invalid = invalidRepoPath(paths);
+    if (invalid) throw new MlstoreError('INTERNAL', `refusing to track ${invalid}`);
     const sorted = [...new Set(paths)].sort();
     await writeFileAtomic(join(this.dir, 'tracked.json'), `${JSON.stringify(sorted, null, 2)}\n`);
   }

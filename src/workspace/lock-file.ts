@@ -10,6 +10,7 @@ import { MlstoreError, fromFsError } from '../errors.js';
 import { isDigest } from '../core/digest.js';
 import { writeFileAtomic } from '../repository/atomic-file.js';
 import { LOCK_FILE_NAME } from '../repository/layout.js';
+import { invalidRepoPath } from '../model/repo-path.js';
 
 export interface LockFile {
   version: 1;
@@ -31,6 +32,9 @@ export async function readLockFile(root: string): Promise<LockFile | undefined> 
     if (raw.version !== 1 || !isDigest(raw.commit) || !Array.isArray(raw.paths) || !raw.paths.every((p) => typeof p === 'string')) {
       throw new Error('expected {"version":1,"commit":<id>,"paths":[…]}');
     }
+    // it comes from Git, i.e. from whoever pushed: a path must stay inside the repository
+    const invalid = invalidRepoPath(raw.paths);
+    if (invalid) throw new Error(invalid);
     return { version: 1, commit: raw.commit as string, paths: raw.paths };
   } catch (e) {
     throw new MlstoreError('BAD_CONFIG', `${path} is not a valid mlstore lock file: ${(e as Error).message}`, {

@@ -80,6 +80,36 @@ describe('e2e bad input', () => {
     expect(await errorCodeOf(['checkout', 'HEAD', '.mlstore'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_PATH' });
   });
 
+  it('a hostile mlstore.lock (it comes from Git) or a damaged tracked.json: exit 2 BAD_CONFIG, nothing outside scanned, written or removed', async () => {
+    const repo = await newRepo();
+    const outside = await tempDir();
+    await writeFiles(outside, { 'victim/file': 'precious' });
+    const away = `../${outside.split('/').pop()}/victim`;
+    await writeFiles(repo, { 'data/x': 'x' });
+    expect((await runCli(['add', 'data'], { cwd: repo })).code).toBe(0);
+    expect((await runCli(['commit', '-m', 'v1'], { cwd: repo })).code).toBe(0);
+    const lock = JSON.parse(await readFile(join(repo, 'mlstore.lock'), 'utf8'));
+    const before = await state(repo);
+    const hostile = [[away], ['data', away], [`${outside}/victim`], ['data/../..'], ['.mlstore'], ['data/.git'], [''], ['data//x'], ['a\\b'], [7]];
+    for (const paths of hostile) {
+      await writeFile(join(repo, 'mlstore.lock'), JSON.stringify({ ...lock, paths }));
+      // before the check, `checkout` recorded such a root, and `checkout -f` then deleted what lay under it
+      for (const args of [['checkout'], ['checkout', '-f']]) {
+        expect(await errorCodeOf(args, { cwd: repo }), `${args.join(' ')} with ${JSON.stringify(paths)}`).toMatchObject({ code: 2, error: 'BAD_CONFIG' });
+      }
+    }
+    await writeFile(join(repo, 'mlstore.lock'), `${JSON.stringify(lock, null, 2)}\n`);
+    expect(await state(repo)).toEqual(before);
+    expect(await readFile(join(outside, 'victim/file'), 'utf8')).toBe('precious');
+
+    // tracked.json is local, but a damaged one must not lead out of the repository either
+    await writeFile(join(repo, '.mlstore/tracked.json'), JSON.stringify(['data', away]));
+    for (const args of [['status'], ['checkout', '-f', 'HEAD'], ['add', 'data']]) {
+      expect(await errorCodeOf(args, { cwd: repo }), args.join(' ')).toMatchObject({ code: 2, error: 'BAD_CONFIG' });
+    }
+    expect(await readFile(join(outside, 'victim/file'), 'utf8')).toBe('precious');
+  });
+
   it('usage errors: nothing to add, empty message, nothing tracked, missing file', async () => {
     const repo = await newRepo();
     expect((await runCli(['add'], { cwd: repo })).code).toBe(2);
