@@ -3,11 +3,18 @@
  * at the repository root (and at the Git root, if different) are hashed by content; OS, CPU
  * architecture and runtime versions are recorded as text. The digest changes exactly when one of
  * the components does, so two data versions built in the same environment share it.
+ *
+ * A lock file is hashed only if it is a regular file inside its directory, and it is streamed,
+ * never read whole: the repository may come from someone else, and a `requirements.txt` that is
+ * a FIFO (the read blocks forever), a symlink to /dev/zero (the read never ends) or a symlink to
+ * a secret elsewhere (its hash would be published with the commit) is left out of the components.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { open, readdir, realpath } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { sha256Hex } from '../core/digest.js';
+import { join, sep } from 'node:path';
+import { sha256Stream } from '../core/digest.js';
+import { fromFsError } from '../errors.js';
+import { OPEN_TO_READ } from './file-identity.js';
 import { environmentDigest, type Environment } from '../model/commit.js';
 
 export const LOCK_FILES = [
@@ -41,10 +48,46 @@ export async function captureEnvironment(dirs: readonly string[], system: System
     for (const name of await lockFilesIn(dir)) {
       const key = `file:${name}`;
       if (components[key]) continue; // the repository root wins over the Git root
-      components[key] = `sha256:${sha256Hex(await readFile(join(dir, name)))}`;
+      const digest = await hashLockFile(dir, name);
+      if (digest) components[key] = `sha256:${digest}`;
     }
   }
   return { digest: environmentDigest(components), components };
+}
+
+/** SHA-256 of `dir/name` if it is a regular file inside `dir` (a symlink may lead elsewhere in it), else undefined. */
+async function hashLockFile(dir: string, name: string): Promise<string | undefined> {
+  const path = join(dir, name);
+  let real: string;
+  let inside: string;
+  try {
+    [real, inside] = await Promise.all([realpath(path), realpath(dir)]);
+  } catch {
+    return undefined; // a dangling symlink, or gone since the listing
+  }
+  if (!real.startsWith(inside.endsWith(sep) ? inside : `${inside}${sep}`)) return undefined;
+  let fh;
+  try {
+    fh = await open(real, OPEN_TO_READ);
+  } catch (e) {
+    throw fromFsError(e, path, 'open');
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return undefined;
+    const hash = sha256Stream();
+    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    for (let at = 0; ; ) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, at);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+    return hash.digest('hex');
+  } catch (e) {
+    throw fromFsError(e, path, 'read');
+  } finally {
+    await fh.close().catch(() => {});
+  }
 }
 
 async function lockFilesIn(dir: string): Promise<string[]> {
