@@ -113,7 +113,8 @@ export function parseLocation(url: string, cwd?: string): ParsedLocation {
 export function openBackend(url: string, options: OpenBackendOptions = {}): Backend {
   const loc = parseLocation(url, options.cwd);
   if (loc.kind === 'local') {
-    return new LimitBackend(new LocalBackend(loc.path, options.local), { concurrency: options.concurrency ?? 64 });
+    // a directory remote may be shared: never write through a symlink someone planted in it
+    return new LimitBackend(new LocalBackend(loc.path, { noSymlinks: true, ...options.local }), { concurrency: options.concurrency ?? 64 });
   }
   const { kind: _kind, ...fromUrl } = loc;
   const s3Options: S3BackendOptions = { ...options.s3, ...fromUrl };

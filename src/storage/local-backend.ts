@@ -86,6 +86,11 @@ export interface LocalBackendOptions {
    * (direct-writer.ts). Default false; only with the real file system and durability other than 'none'.
    */
   directIo?: boolean;
+  /**
+   * Refuse to create or write into a directory below `root` reached through a symlink
+   * (local-dirs.ts): for shared directories used as remotes, where others may plant one.
+   */
+  noSymlinks?: boolean;
   /** Concurrent fsyncs in flush(). Default 64. */
   flushConcurrency?: number;
   now?: () => number;
@@ -140,7 +145,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     this.#flushConcurrency = options.flushConcurrency ?? 64;
     this.#now = options.now ?? (() => Date.now());
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.#dirs = new LocalDirs(this.#fs, this.#realFs);
+    this.#dirs = new LocalDirs(this.#fs, this.#realFs, options.noSymlinks ? root : undefined);
     this.#sync = new LocalSync(root, this.#fs, options.syncFileSystem ?? syncFileSystem, this.#flushConcurrency);
     this.#packs = options.packs && this.#realFs && this.#durability !== 'fsync' ? new PackStore(root, () => this.#tmpName('')) : undefined;
     this.#direct = this.#realFs && this.#durability !== 'none' && options.directIo === true ? new DirectWriter(() => this.#tmpName('.probe')) : undefined;
@@ -187,6 +192,7 @@ export class LocalBackend implements Backend, PackedPlaces {
     // Immutable: same key, same bytes — so an existing file of the right size is left alone. One of
     // another size is damaged (truncated by a crash of some other writer, a disk error): the
     // rename below replaces it. (Same-size damage is for fsck, which re-hashes; fsck --repair-from.)
+    this.#dirs.assertNoSymlinks(dirname(path));
     if (!this.#dirs.isFresh(dirname(path)) && (await this.#storedSize(path)) === bytes.length) return;
     const tmp = await this.#writeTmp(bytes, this.#durability === 'fsync');
     if (this.#durability === 'batched') {

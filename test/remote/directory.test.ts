@@ -3,7 +3,7 @@
  * clone by init + remote add + pull, fetch and remote-tracking refs, fast-forward rules, the format
  * marker, and a remote that corrupts or loses objects.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliJson, commitFiles, listFiles, makeRepo, ok, removeDir, tempDir, treeDigest } from './helpers.js';
@@ -129,6 +129,30 @@ describe('directory remote', () => {
     expect(Object.keys(await treeDigest(c))).toEqual(['data/q/2.bin']);
     // only v1 was fetched, not its child
     expect((await cliJson(['show', v2], c)).code).not.toBe(0);
+  });
+
+  it('never writes through a symlink planted in a shared directory remote (refs/, objects/chunks/, tmp/): BAD_PATH, nothing written elsewhere', async () => {
+    const { dir: a } = await makeRepo(join(work, 'sym-a'), { 'data/x.txt': 'x1\n' });
+    const remote = join(work, 'sym-remote');
+    const victim = join(work, 'sym-victim');
+    await mkdir(victim);
+    await ok(['remote', 'add', 'origin', remote], a);
+    await ok(['push'], a);
+    let n = 0;
+    for (const planted of ['refs', 'objects/chunks', 'tmp']) {
+      const real = join(remote, planted);
+      await rename(real, `${real}.moved`);
+      await symlink(victim, real);
+      await commitFiles(a, { [`data/new-${n++}.txt`]: `new bytes ${n}\n` }, `v${n}`);
+      const r = await cliJson(['push'], a);
+      expect(r.code, `${planted}: ${r.stderr}`).toBe(2);
+      expect(r.json.error.code).toBe('BAD_PATH');
+      expect(await readdir(victim), planted).toEqual([]);
+      await rm(real);
+      await rename(`${real}.moved`, real);
+    }
+    const pushed = await ok(['push'], a); // with the symlinks gone the same push goes through
+    expect(pushed.refs[0].status).toBe('fast-forward');
   });
 
   it('remote add validates, list shows, remove forgets', async () => {
