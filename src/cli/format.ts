@@ -17,7 +17,20 @@ export function shortId(id: string): string {
 
 /** Quotes a path for display when it holds spaces, newlines or other surprises. */
 export function showPath(path: string): string {
-  return /^[\w./@+-]+$/u.test(path) ? path : JSON.stringify(path);
+  // JSON.stringify escapes C0 controls but not C1 ones or bidirectional overrides: showText does
+  return /^[\w./@+-]+$/u.test(path) ? path : showText(JSON.stringify(path));
+}
+
+/**
+ * Text from a commit (message, author, input paths, environment components) for a terminal: it
+ * may come from anyone who can push, and raw control characters in it could move the cursor,
+ * rewrite what was printed before, set the window title or the clipboard (ESC/OSC sequences), or
+ * reorder what is shown (bidirectional overrides). Those characters are shown as \u{…} escapes;
+ * everything else, any language included, is left as it is. `--json` output needs none of this.
+ */
+export function showText(text: string): string {
+  // C0 controls but tab, DEL, C1 controls, and the bidirectional embeddings, overrides and isolates
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 export function formatDuration(ms: number): string {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP, userPath } from './shared.js';
-import { shortId } from '../format.js';
+import { shortId, showText } from '../format.js';
 import { signersFor } from './signers.js';
 
 export function registerCommit(program: Command, io: CliIo): void {
@@ -48,7 +48,7 @@ Examples:
       if (g.json) return printJson(io, { ok: true, ...result });
       if (g.quiet) return;
       const where = result.ref ? result.ref.replace('refs/heads/', '') : 'detached HEAD';
-      println(io, `[${where} ${shortId(result.id)}] ${result.commit.message.split('\n')[0]}`);
+      println(io, `[${where} ${shortId(result.id)}] ${showText(result.commit.message.split('\n')[0]!)}`);
       println(io, `  ${result.files} file(s); code ${result.commit.code.commit ? shortId(result.commit.code.commit) : 'not in Git'}${result.commit.code.dirty ? ' (dirty)' : ''}; environment ${shortId(result.commit.environment.digest)}`);
       if (result.signedBy.length) println(io, `  signed by ${result.signedBy.map(shortId).join(', ')}`);
       else println(io, '  not signed (see `mlstore key generate`)');

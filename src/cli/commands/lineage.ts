@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { MlstoreError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import { apiBase, globals, userPath } from './shared.js';
+import { showText } from '../format.js';
 
 const FORMATS = ['json', 'dot', 'mermaid', 'mlmd'] as const;
 
@@ -29,6 +30,8 @@ export function registerLineage(program: Command, io: CliIo): void {
         ...(opts.maxNodes ? { maxNodes: opts.maxNodes } : {}),
         ...(opts.trustFile ? { trustFile: userPath(io, opts.trustFile) } : {}),
       });
-      io.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
+      // DOT and Mermaid carry commit messages in labels: no raw control characters to a terminal
+      const out = opts.format === 'dot' || opts.format === 'mermaid' ? r.output.split('\n').map(showText).join('\n') : r.output;
+      io.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
-import { shortId } from '../format.js';
+import { shortId, showText } from '../format.js';
 
 export function registerLog(program: Command, io: CliIo): void {
   program
@@ -20,16 +20,16 @@ export function registerLog(program: Command, io: CliIo): void {
       for (const { id, commit, refs } of entries) {
         const decor = refs.length ? ` (${refs.join(', ')})` : '';
         if (opts.oneline) {
-          println(io, `${shortId(id)}${decor} ${commit.message.split('\n')[0]}`);
+          println(io, `${shortId(id)}${decor} ${showText(commit.message.split('\n')[0]!)}`);
           continue;
         }
         println(io, `commit ${id}${decor}`);
-        println(io, `Author: ${commit.author.name} <${commit.author.email}>`);
+        println(io, `Author: ${showText(commit.author.name)} <${showText(commit.author.email)}>`);
         println(io, `Date:   ${commit.time}`);
         println(io, `Code:   ${commit.code.commit ?? 'not in Git'}${commit.code.dirty ? ' (dirty)' : ''}`);
-        for (const input of commit.inputs) println(io, `Input:  ${input.commit}${input.path ? `:${input.path}` : ''}`);
+        for (const input of commit.inputs) println(io, `Input:  ${input.commit}${input.path ? `:${showText(input.path)}` : ''}`);
         println(io);
-        for (const line of commit.message.split('\n')) println(io, `    ${line}`);
+        for (const line of commit.message.split('\n')) println(io, `    ${showText(line)}`);
         println(io);
       }
     });

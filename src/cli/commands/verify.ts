@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, userPath } from './shared.js';
-import { shortId } from '../format.js';
+import { shortId, showText } from '../format.js';
 import { ProblemsFound } from '../problems-found.js';
 
 export function registerVerify(program: Command, io: CliIo): void {
@@ -29,7 +29,7 @@ Example policy (policy.json):
       else {
         println(io, `${d.ok ? 'OK' : 'FAILED'}: commit ${shortId(d.commit)}${d.refName ? ` (${d.refName})` : ''}, ${d.trustedSigners.length} trusted signer(s) of ${d.policy.threshold} required`);
         for (const c of d.checks) {
-          if (!c.ok || !g.quiet) println(io, `  ${c.ok ? 'ok  ' : c.enforced ? 'FAIL' : 'warn'} ${c.check}: ${c.reason}`);
+          if (!c.ok || !g.quiet) println(io, `  ${c.ok ? 'ok  ' : c.enforced ? 'FAIL' : 'warn'} ${c.check}: ${showText(c.reason)}`);
         }
       }
       if (!d.ok) throw new ProblemsFound();
