@@ -33,6 +33,11 @@ export function showText(text: string): string {
   return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
+/** showText for text of several lines: the newlines stay. */
+export function showLines(text: string): string {
+  return text.split('\n').map(showText).join('\n');
+}
+
 export function formatDuration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }

@@ -11,6 +11,7 @@ import type { CliIo } from './io.js';
 import { registerCommands } from './commands/index.js';
 import { progressRenderer } from './progress.js';
 import { ProblemsFound } from './problems-found.js';
+import { showLines } from './format.js';
 
 export const VERSION = '0.1.0';
 
@@ -44,7 +45,7 @@ Start here:
   const log = {
     debug: (m: string) => void (io.env.vars['MLSTORE_DEBUG'] ? io.stderr.write(`debug: ${m}\n`) : undefined),
     info: (m: string) => void io.stderr.write(`${m}\n`),
-    warn: (m: string) => void io.stderr.write(`warning: ${m}\n`),
+    warn: (m: string) => void io.stderr.write(`warning: ${showLines(m)}\n`),
   };
   const env = { ...io.env, log, ...(progress.onProgress && !json ? { progress: progress.onProgress } : {}) };
   await registerCommands(program, { ...io, env }, argv);
@@ -72,8 +73,9 @@ function report(e: unknown, io: CliIo, json: boolean): number {
         hint: 'This is a bug in mlstore; please report it with the command you ran.',
       });
   if (json) io.stdout.write(`${JSON.stringify({ ok: false, error: err.toJSON() }, null, 2)}\n`);
-  io.stderr.write(`mlstore: error [${err.code}]: ${err.message}\n`);
-  if (err.hint) io.stderr.write(`hint: ${err.hint}\n`);
+  // messages quote names and remote answers: no raw control characters to the terminal (format.ts)
+  io.stderr.write(`mlstore: error [${err.code}]: ${showLines(err.message)}\n`);
+  if (err.hint) io.stderr.write(`hint: ${showLines(err.hint)}\n`);
   return exitCodeFor(err.code);
 }
 

@@ -34,6 +34,10 @@ describe('commit text on a terminal', () => {
     }
     expect(RAW.test(committed.stdout), JSON.stringify(committed.stdout)).toBe(false);
     expect((await runCli(['show', 'HEAD'], { cwd: repo })).stdout).toContain('train \\u{1b}]52;c;ZXZpbA==\\u{7}set clipboard');
+    // an error message quoting a hostile name (a tag that is not a valid name)
+    const bad = await runCli(['tag', 'v1\u001b[2J\u202e'], { cwd: repo });
+    expect(bad.code).toBe(2);
+    expect(RAW.test(bad.stderr), JSON.stringify(bad.stderr)).toBe(false);
     const json = await runJson(['log'], { cwd: repo });
     expect(json.json.commits[0].commit.message).toBe(`${hostile}\nsecond line \u009b31m`);
     expect(json.json.commits[0].commit.author.name).toBe('Eve \u001b[8mhidden');
