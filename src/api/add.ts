@@ -5,6 +5,7 @@ import { toRepoPath, toFsPath, isUnder, symlinkAbove } from '../workspace/paths.
 import { snapshotWorkspace } from '../workspace/snapshot.js';
 import { ignoreInGit } from '../workspace/lock-file.js';
 import type { Skipped } from '../workspace/scan.js';
+import type { Healed } from '../repository/object-store.js';
 
 export interface AddOptions extends CommonOptions {
   /** Paths to track, relative to `cwd` (default `dir`). */
@@ -22,6 +23,8 @@ export interface AddResult {
   read: { files: number; bytes: number };
   skipped: Skipped[];
   gitignore: string[];
+  /** With `verify`: damaged stored copies replaced with the bytes just read (ObjectStore heal). */
+  healed: Healed[];
 }
 
 /**
@@ -64,7 +67,7 @@ export async function add(options: AddOptions): Promise<AddResult> {
       const gitignore = await ignoreInGit(repo.root, fresh);
       let bytes = 0;
       for (const f of snap.files.values()) bytes += f.size;
-      return { tracked: [...tracked].sort(), files: snap.files.size, bytes, read: snap.read, skipped: snap.skipped, gitignore };
+      return { tracked: [...tracked].sort(), files: snap.files.size, bytes, read: snap.read, skipped: snap.skipped, gitignore, healed: [...repo.objects.healed] };
     }),
   );
 }

@@ -87,3 +87,26 @@ describe('ObjectStore (verify on read)', () => {
     await expectCodeAsync(objects.readTree(id), 'LIMIT_EXCEEDED');
   });
 });
+
+describe('put with heal (add --verify)', () => {
+  it('replaces a damaged copy once, keeps its bytes in quarantine, and leaves an intact one alone', async () => {
+    const backend = new MemoryBackend();
+    const good = new TextEncoder().encode('good chunk bytes');
+    const id = sha256Hex(good);
+    const key = objectKey('chunks', id);
+    await backend.put(key, new TextEncoder().encode('BAD! chunk bytes')); // same size, other bytes
+    const objects = new ObjectStore(backend);
+    await objects.putChunk(good, id); // without heal: the existing copy stays
+    await expectCodeAsync(objects.getChunk(id), 'CORRUPT_OBJECT');
+
+    const healing = new ObjectStore(backend);
+    await Promise.all([healing.putChunk(good, id, undefined, { heal: true }), healing.putChunk(good, id, undefined, { heal: true })]); // a chunk twice in a file
+    expect(healing.healed).toHaveLength(1);
+    expect(new TextDecoder().decode(await backend.get(healing.healed[0]!.quarantined))).toBe('BAD! chunk bytes');
+    expect(await healing.getChunk(id)).toEqual(good);
+
+    const again = new ObjectStore(backend);
+    await again.putChunk(good, id, undefined, { heal: true });
+    expect(again.healed).toEqual([]);
+  });
+});

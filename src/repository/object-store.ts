@@ -27,28 +27,90 @@ export interface ReadOptions {
 
 type MetaKind = 'tree' | 'file manifest' | 'commit';
 
+export interface PutObjectOptions {
+  /**
+   * Check a copy the store already has, and replace it if damaged (`add --verify`): a store
+   * keeps an object of the right size without reading it, so a bit-rotted or overwritten copy
+   * would otherwise stay, however often its file is added again. The bad bytes are kept under
+   * `quarantine/<ns>/<id>.<time>`, as `fsck --repair-from` does.
+   */
+  heal?: boolean;
+}
+
+/** A damaged stored copy that a heal replaced with the caller's good bytes. */
+export interface Healed {
+  kind: 'chunk' | 'metadata';
+  id: string;
+  /** Where the bad bytes went: a key of the store. */
+  quarantined: string;
+}
+
 export class ObjectStore {
   /** Ids known to be present in this store, so repeated puts skip the backend round-trip. */
   private readonly present = new Set<string>();
+  /** Heals in progress by key: a chunk that occurs twice in a file is checked once. */
+  private readonly healing = new Map<string, Promise<void>>();
+  /** Damaged copies that puts with `heal` replaced, in this process. */
+  readonly healed: Healed[] = [];
 
   constructor(readonly backend: Backend) {}
 
-  async putChunk(bytes: Uint8Array, id = sha256Hex(bytes), signal?: AbortSignal): Promise<string> {
-    await this.put('chunks', id, bytes, signal);
+  async putChunk(bytes: Uint8Array, id = sha256Hex(bytes), signal?: AbortSignal, options: PutObjectOptions = {}): Promise<string> {
+    await this.put('chunks', id, bytes, signal, options);
     return id;
   }
 
-  async putMeta(bytes: Uint8Array, signal?: AbortSignal): Promise<string> {
+  async putMeta(bytes: Uint8Array, signal?: AbortSignal, options: PutObjectOptions = {}): Promise<string> {
     const id = sha256Hex(bytes);
-    await this.put('meta', id, bytes, signal);
+    await this.put('meta', id, bytes, signal, options);
     return id;
   }
 
-  private async put(ns: Namespace, id: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+  private async put(ns: Namespace, id: string, bytes: Uint8Array, signal?: AbortSignal, options: PutObjectOptions = {}): Promise<void> {
     const key = objectKey(ns, id);
     if (this.present.has(key)) return;
+    if (options.heal) {
+      let healing = this.healing.get(key);
+      if (!healing) {
+        healing = this.heal(ns, id, key, bytes, signal);
+        this.healing.set(key, healing);
+      }
+      try {
+        await healing;
+      } finally {
+        this.healing.delete(key);
+      }
+      if (this.present.has(key)) return;
+    }
     await this.backend.put(key, bytes, { sha256: id, ...(signal ? { signal } : {}) });
     this.present.add(key);
+  }
+
+  /**
+   * With the object's good `bytes` in hand: if the store has a copy that differs, move it to
+   * quarantine and delete it, so the put that follows writes the good one. `bytes` are known to
+   * be good: the caller computed `id` from them.
+   */
+  private async heal(ns: Namespace, id: string, key: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const sig = signal ? { signal } : {};
+    const info = await this.backend.stat(key, sig);
+    if (!info) return; // missing: the put writes it
+    let stored: Uint8Array;
+    try {
+      stored = await this.backend.get(key, { maxBytes: Math.max(info.size, bytes.length) + 1, ...sig });
+    } catch (e) {
+      if (isMlstoreError(e, 'MISSING_OBJECT')) return;
+      throw e; // unreadable (permissions, I/O): nothing safe to do with it here
+    }
+    if (Buffer.from(stored.buffer, stored.byteOffset, stored.length).equals(bytes)) {
+      this.present.add(key);
+      return;
+    }
+    const quarantined = `quarantine/${ns}/${id}.${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await this.backend.put(quarantined, stored, sig);
+    await this.backend.flush(sig); // the bad bytes are safe before the only copy of them goes
+    await this.backend.delete(key, sig);
+    this.healed.push({ kind: ns === 'chunks' ? 'chunk' : 'metadata', id, quarantined });
   }
 
   async has(ns: Namespace, id: string, signal?: AbortSignal): Promise<boolean> {
@@ -86,7 +148,7 @@ export class ObjectStore {
     if (actual !== id) {
       throw new MlstoreError('CORRUPT_OBJECT', `${kind} ${id} in ${this.backend.location} is corrupt: its bytes hash to ${actual}`, {
         details: { id, kind, actual, location: this.backend.location },
-        hint: 'Run `mlstore fsck` to see what it affects; `fsck --repair-from REMOTE` restores a good copy.',
+        hint: 'Run `mlstore fsck` to see what it affects; `fsck --repair-from REMOTE` restores a good copy, or `mlstore add --verify PATH` from the workspace.',
       });
     }
     if (options.expectedSize !== undefined && bytes.length !== options.expectedSize) {

@@ -11,6 +11,7 @@ import { encodeFileManifest } from '../model/file-manifest.js';
 import type { FileEntry, FileMode } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
 import type { CachedFile } from '../repository/index-db.js';
+import type { PutObjectOptions } from '../repository/object-store.js';
 import { scanWorkspace, type ScanResult, type Skipped } from './scan.js';
 import { cacheMatches, isCacheable, parseIdentity } from './stat-cache.js';
 import { toFsPath, baseName } from './paths.js';
@@ -22,7 +23,10 @@ export type SnapshotMode = 'store' | 'hash';
 
 export interface SnapshotOptions {
   mode: SnapshotMode;
-  /** Ignore the stat cache and re-read every file. */
+  /**
+   * Ignore the stat cache and re-read every file; in 'store' mode also check the copies the
+   * store already has of what is read, and replace damaged ones (ObjectStore heal).
+   */
   verify?: boolean;
   signal?: AbortSignal;
 }
@@ -63,6 +67,7 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
   const index = await opening;
   const cached = await reading;
 
+  const heal = { heal: options.mode === 'store' && options.verify === true };
   const files = new Map<string, FileEntry>();
   const toCache: [string, CachedFile][] = [];
   const read = { files: 0, bytes: 0 };
@@ -84,7 +89,7 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
       // has written or copied the bytes by then); small files are read one after another
       const { bytes } = readSmallFile(fsPath, stat, smallBuffer);
       const digest = sha256Hex(bytes);
-      if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal);
+      if (options.mode === 'store') await repo.objects.putChunk(bytes, digest, signal, heal);
       cache = { identity: file.identity, size: bytes.length, digest };
       if (options.mode === 'store') cache.stored = { manifest: null };
       files.set(file.path, entryFor(file.path, mode, bytes.length, digest, null));
@@ -93,7 +98,7 @@ async function snapshot(repo: Repository, roots: readonly string[], options: Sna
       cache = { identity: file.identity, size, digest };
       files.set(file.path, entryFor(file.path, mode, size, digest, null));
     } else {
-      const manifest = await ingestFile(repo, fsPath, stat, signal);
+      const manifest = await ingestFile(repo, fsPath, stat, heal, signal);
       cache = { identity: file.identity, size: manifest.size, digest: manifest.digest, stored: { manifest: manifest.manifestId } };
       files.set(file.path, entryFor(file.path, mode, manifest.size, manifest.digest, manifest.manifestId));
     }
@@ -153,19 +158,19 @@ interface Ingested {
 }
 
 /** Chunks one file into the store: chunks first, then its manifest (dependency order). */
-async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, signal?: AbortSignal): Promise<Ingested> {
+async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, heal: PutObjectOptions, signal?: AbortSignal): Promise<Ingested> {
   // loaded on first use: the chunker and its worker pool are not needed when nothing large changed
   const { chunkFile } = await import('./chunk-file.js');
   const result = await chunkFile(fsPath, repo.config.chunking, {
     expect,
     ...(signal ? { signal } : {}),
     onChunk: async (id: string, bytes: Uint8Array) => {
-      await repo.objects.putChunk(bytes, id, signal);
+      await repo.objects.putChunk(bytes, id, signal, heal);
     },
   });
   if (result.chunks.length === 0) {
     // The empty file: its one (empty) chunk is stored so every file resolves to chunks uniformly.
-    await repo.objects.putChunk(new Uint8Array(0), result.digest, signal);
+    await repo.objects.putChunk(new Uint8Array(0), result.digest, signal, heal);
     return { size: 0, digest: result.digest, manifestId: null };
   }
   if (result.chunks.length === 1) {
@@ -177,6 +182,7 @@ async function ingestFile(repo: Repository, fsPath: string, expect: FileStat, si
   const manifestId = await repo.objects.putMeta(
     encodeFileManifest({ type: 'file', size: result.size, digest: result.digest, chunks: result.chunks }),
     signal,
+    heal,
   );
   return { size: result.size, digest: result.digest, manifestId };
 }
