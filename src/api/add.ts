@@ -57,6 +57,12 @@ export async function add(options: AddOptions): Promise<AddResult> {
             hint: 'Add the directory or file it points to instead.',
           });
         }
+        if (!st.isFile() && !st.isDirectory()) {
+          // inside a directory such files are skipped and reported; named directly, the user meant it
+          throw new MlstoreError('BAD_PATH', `${options.paths[i]} is a FIFO, socket or device; mlstore stores regular files and directories only`, {
+            details: { path: options.paths[i] },
+          });
+        }
       }
       const before = await repo.trackedPaths();
       const fresh = paths.filter((p) => !before.some((root) => isUnder(p, root)));

@@ -3,8 +3,8 @@
  * repository, paths outside the repository or inside .mlstore/.git, missing and unreadable files,
  * a file that changes while it is read, and a second process holding the lock.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +66,10 @@ describe('e2e bad input', () => {
     ];
     for (const args of cases) expect(await errorCodeOf(args, { cwd: repo }), args.join(' ')).toMatchObject({ code: 2, error: 'BAD_PATH' });
     expect(await errorCodeOf(['add', '../..'], { cwd: join(repo, 'data') })).toMatchObject({ code: 2, error: 'BAD_PATH' });
+    // a FIFO named directly is refused like a symlink (inside a directory it is skipped and reported)
+    execFileSync('mkfifo', [join(repo, 'data/pipe')]);
+    expect(await errorCodeOf(['add', 'data/pipe'], { cwd: repo })).toMatchObject({ code: 2, error: 'BAD_PATH' });
+    await rm(join(repo, 'data/pipe'));
     expect(await state(repo)).toEqual(before);
     expect((await checkObjects(repo)).chunks).toBe(0);
 
