@@ -51,6 +51,10 @@ describe('add --verify heals the store from the workspace', () => {
     // the rotted chunks and the manifest (the lost chunk hides behind the damaged manifest that lists it)
     expect(damaged.json.problems.filter((p: { severity: string }) => p.severity === 'error').length).toBeGreaterThanOrEqual(3);
 
+    // the human report says how to heal from the workspace
+    const human = await runCli(['fsck'], { cwd: repo });
+    expect(human.stderr).toMatch(/hint: .*mlstore add --verify .*data\/(big\.bin|small\.txt|other\.txt)/);
+
     // a plain add trusts the stat cache and the stored sizes: nothing is healed
     const plain = await runJson(['add', 'data'], { cwd: repo });
     expect(plain.json.healed).toEqual([]);

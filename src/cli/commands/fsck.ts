@@ -82,6 +82,12 @@ Examples:
       });
       if (g.json) printJson(io, report);
       else if (!g.quiet || !report.ok) printHuman(io, report, opts.verbose ?? false, g.quiet);
+      // the local store's damaged chunks and manifests can be healed from the workspace (api/add.ts)
+      const damaged = report.problems.filter((p) => p.severity === 'error' && (p.kind === 'chunk' || p.kind === 'file manifest') && p.affected.paths.length > 0);
+      if (!g.json && opts.remote === undefined && opts.repairFrom === undefined && damaged.length > 0) {
+        const paths = [...new Set(damaged.flatMap((p) => p.affected.paths))];
+        io.stderr.write(`hint: if the workspace still has these files, \`mlstore add --verify ${paths.slice(0, 4).map(showPath).join(' ')}${paths.length > 4 ? ' …' : ''}\` stores them again; \`fsck --repair-from REMOTE\` restores them from a remote\n`);
+      }
       // Bad data wins (exit 1); a run whose only failures are objects it could not read is exit 3.
       if (!report.ok) throw new ProblemsFound(fsckStatus(report.problems, opts.strict ?? false) === 'incomplete' ? 3 : 1);
     });
