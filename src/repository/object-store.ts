@@ -97,7 +97,8 @@ export class ObjectStore {
     if (!info) return; // missing: the put writes it
     let stored: Uint8Array;
     try {
-      stored = await this.backend.get(key, { maxBytes: Math.max(info.size, bytes.length) + 1, ...sig });
+      // bounded like any read: a stored copy over the namespace's limit fails with LIMIT_EXCEEDED
+      stored = await this.backend.get(key, { maxBytes: Math.max(bytes.length, ns === 'chunks' ? LIMITS.maxChunkBytes : LIMITS.maxMetaBytes), ...sig });
     } catch (e) {
       if (isMlstoreError(e, 'MISSING_OBJECT')) return;
       throw e; // unreadable (permissions, I/O): nothing safe to do with it here
