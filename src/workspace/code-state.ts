@@ -11,6 +11,7 @@ import { LOCK_FILE_NAME } from '../repository/layout.js';
 import git from 'isomorphic-git';
 import type { CodeState, Person } from '../model/commit.js';
 import { MlstoreError } from '../errors.js';
+import { OPEN_TO_READ } from './file-identity.js';
 
 export interface GitInfo {
   dir: string;
@@ -55,16 +56,41 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
   const hash = createHash('sha256');
   for (const [path, head, workdir, stage] of changed.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     hash.update(`${path}\0${head}${workdir}${stage}\0`);
-    if (workdir !== 0) {
-      try {
-        hash.update(createHash('sha256').update(fs.readFileSync(join(dir, path))).digest('hex'));
-      } catch {
-        hash.update('unreadable');
-      }
-    }
+    if (workdir !== 0) hash.update(await workdirDigest(join(dir, path)));
     hash.update('\n');
   }
   return { dir, code: { commit, dirty: true, diff: hash.digest('hex') } };
+}
+
+/**
+ * What a changed path holds, as Git sees it: a symlink's target (never followed: a link to
+ * /dev/zero or /dev/urandom was read until memory ran out), a regular file's bytes streamed
+ * through SHA-256 (opened with O_NONBLOCK, so a FIFO swapped in cannot block), anything else
+ * by its kind alone.
+ */
+async function workdirDigest(path: string): Promise<string> {
+  try {
+    const st = await fs.promises.lstat(path);
+    if (st.isSymbolicLink()) return `link:${createHash('sha256').update(await fs.promises.readlink(path)).digest('hex')}`;
+    if (!st.isFile()) return 'special';
+    const fh = await fs.promises.open(path, OPEN_TO_READ);
+    try {
+      if (!(await fh.stat()).isFile()) return 'special';
+      const hash = createHash('sha256');
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      for (let at = 0; ; ) {
+        const { bytesRead } = await fh.read(buffer, 0, buffer.length, at);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      return hash.digest('hex');
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  } catch {
+    return 'unreadable';
+  }
 }
 
 /** `.git` is a directory, or (worktrees, submodules) a file saying "gitdir: <path>". */

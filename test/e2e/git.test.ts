@@ -4,7 +4,7 @@
  * `git checkout <old>; mlstore checkout` give back the data of that code version.
  */
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
@@ -170,5 +170,26 @@ describe('e2e with git', () => {
     expect(c.json.commit.inputs).toEqual([{ commit: base, path: 'data' }, { commit: base }]);
     const bad = await runJson(['commit', '-m', 'x', '--allow-empty', '--input', 'nope'], { cwd: repo });
     expect(bad).toMatchObject({ code: 2, json: { error: { code: 'UNKNOWN_REV' } } });
+  });
+
+  it('a changed tracked symlink to /dev/zero or a tracked file swapped for a FIFO: commit records dirty code and finishes', async () => {
+    const repo = await newRepo();
+    git(repo, 'init', '-q', '-b', 'trunk');
+    await writeFiles(repo, { 'train.py': 'print(1)\n', 'data/x': 'x' });
+    await symlink('train.py', join(repo, 'latest.py'));
+    git(repo, 'add', 'train.py', 'latest.py');
+    git(repo, '-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-q', '-m', 'code');
+    expect((await runCli(['add', 'data'], { cwd: repo })).code).toBe(0);
+    // the dirty digest used to read what the link pointed at: /dev/zero never ends
+    await rm(join(repo, 'latest.py'));
+    await symlink('/dev/zero', join(repo, 'latest.py'));
+    const viaLink = await runJson(['commit', '-m', 'v1'], { cwd: repo });
+    expect(viaLink.code, viaLink.stderr).toBe(0);
+    expect(viaLink.json.commit.code).toMatchObject({ dirty: true });
+    await rm(join(repo, 'train.py'));
+    execFileSync('mkfifo', [join(repo, 'train.py')]);
+    const viaFifo = await runJson(['commit', '-m', 'v2', '--allow-empty'], { cwd: repo });
+    expect(viaFifo.code, viaFifo.stderr).toBe(0);
+    expect(viaFifo.json.commit.code.diff).not.toBe(viaLink.json.commit.code.diff);
   });
 });
