@@ -26,17 +26,18 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
   } catch {
     return undefined;
   }
-  const gitdir = gitDirOf(dir);
-  if (!fs.existsSync(join(gitdir, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
+  const ownGitdir = gitDirOf(dir);
+  if (!fs.existsSync(join(ownGitdir, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
+  const { fs: gitFs, gitdir } = linkedWorktree(ownGitdir) ?? { fs, gitdir: ownGitdir };
   let commit: string | null = null;
   try {
-    commit = await git.resolveRef({ fs, dir, gitdir, ref: 'HEAD' });
+    commit = await git.resolveRef({ fs: gitFs, dir, gitdir, ref: 'HEAD' });
   } catch {
     commit = null; // a repository with no commits yet
   }
   let matrix: Awaited<ReturnType<typeof git.statusMatrix>>;
   try {
-    matrix = await git.statusMatrix({ fs, dir, gitdir });
+    matrix = await git.statusMatrix({ fs: gitFs, dir, gitdir });
   } catch (e) {
     throw new MlstoreError('IO_ERROR', `could not read the Git repository at ${dir}: ${(e as Error).message}`, {
       cause: e,
@@ -93,12 +94,51 @@ async function workdirDigest(path: string): Promise<string> {
   }
 }
 
+/**
+ * A linked worktree (`git worktree add`): its gitdir (.git/worktrees/<name>) holds its own HEAD
+ * and index, and a `commondir` file naming the repository's .git, which holds the objects and
+ * refs. isomorphic-git knows one gitdir only (isomorphic-git#735: HEAD then resolves to nothing
+ * and every commit was recorded as "no commit, dirty"), so it gets the common directory, seen
+ * through a file system in which HEAD and index are the worktree's. Undefined when `gitdir` is
+ * not a linked worktree.
+ */
+function linkedWorktree(gitdir: string): { fs: typeof fs; gitdir: string } | undefined {
+  let common: string;
+  try {
+    common = resolve(gitdir, fs.readFileSync(join(gitdir, 'commondir'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  const own = new Map([
+    [join(common, 'HEAD'), join(gitdir, 'HEAD')],
+    [join(common, 'index'), join(gitdir, 'index')],
+  ]);
+  const at = (path: unknown): unknown => (typeof path === 'string' ? (own.get(resolve(path)) ?? path) : path);
+  const promises = new Proxy(fs.promises, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (path: unknown, ...rest: unknown[]) => (value as (...a: unknown[]) => unknown).call(target, at(path), ...rest);
+    },
+  });
+  return { fs: { ...fs, promises } as typeof fs, gitdir: common };
+}
+
 /** `.git` is a directory, or (worktrees, submodules) a file saying "gitdir: <path>". */
 function gitDirOf(dir: string): string {
   const dotGit = join(dir, '.git');
   try {
     if (fs.statSync(dotGit).isFile()) {
-      const m = /^gitdir: (.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'));
+      // a "gitdir:" line is short: read at most 4 KiB of whatever the file is
+      const head = Buffer.alloc(4096);
+      const fd = fs.openSync(dotGit, OPEN_TO_READ);
+      let n: number;
+      try {
+        n = fs.readSync(fd, head, 0, head.length, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const m = /^gitdir: (.+)$/m.exec(head.subarray(0, n).toString('utf8'));
       if (m) return resolve(dir, m[1]!.trim());
     }
   } catch {
@@ -111,8 +151,10 @@ function gitDirOf(dir: string): string {
 export async function readGitAuthor(root: string): Promise<Partial<Person>> {
   try {
     const dir = await git.findRoot({ fs, filepath: root });
-    const name = (await git.getConfig({ fs, dir, path: 'user.name' })) as string | undefined;
-    const email = (await git.getConfig({ fs, dir, path: 'user.email' })) as string | undefined;
+    const ownGitdir = gitDirOf(dir);
+    const { fs: gitFs, gitdir } = linkedWorktree(ownGitdir) ?? { fs, gitdir: ownGitdir };
+    const name = (await git.getConfig({ fs: gitFs, dir, gitdir, path: 'user.name' })) as string | undefined;
+    const email = (await git.getConfig({ fs: gitFs, dir, gitdir, path: 'user.email' })) as string | undefined;
     return { ...(name ? { name } : {}), ...(email ? { email } : {}) };
   } catch {
     return {};

@@ -8,7 +8,7 @@ import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
-import { newRepo, sha256, snapshotTree, writeFiles } from '../helpers/repo.js';
+import { newRepo, sha256, snapshotTree, tempDir, writeFiles } from '../helpers/repo.js';
 import { assertStoreConsistent } from '../helpers/store.js';
 
 const GIT_ENV = {
@@ -191,5 +191,30 @@ describe('e2e with git', () => {
     const viaFifo = await runJson(['commit', '-m', 'v2', '--allow-empty'], { cwd: repo });
     expect(viaFifo.code, viaFifo.stderr).toBe(0);
     expect(viaFifo.json.commit.code.diff).not.toBe(viaLink.json.commit.code.diff);
+  });
+
+  it('in a linked worktree (git worktree add): the worktree\'s own HEAD, index and dirty state, and the repository\'s author', async () => {
+    const main = await tempDir();
+    git(main, 'init', '-q', '-b', 'trunk');
+    git(main, 'config', 'user.name', 'Worktree Person');
+    git(main, 'config', 'user.email', 'wt@example.com');
+    await writeFiles(main, { 'train.py': 'v1\n' });
+    git(main, 'add', 'train.py');
+    git(main, 'commit', '-q', '-m', 'one');
+    const head = git(main, 'rev-parse', 'HEAD');
+    const wt = join(await tempDir(), 'wt');
+    git(main, 'worktree', 'add', '-q', '-b', 'feature', wt);
+    await writeFiles(main, { 'train.py': 'staged in the main worktree only\n' });
+    git(main, 'add', 'train.py'); // the main index differs: the linked worktree must not see it
+    expect((await runCli(['init'], { cwd: wt })).code).toBe(0);
+    await writeFiles(wt, { 'data/x': 'x' });
+    expect((await runCli(['add', 'data'], { cwd: wt })).code).toBe(0);
+    const clean = await runJson(['commit', '-m', 'v1'], { cwd: wt, vars: NO_AUTHOR_VARS });
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.json.commit.code).toEqual({ commit: head, dirty: false, diff: null });
+    expect(clean.json.commit.author).toMatchObject({ name: 'Worktree Person', email: 'wt@example.com' });
+    await writeFiles(wt, { 'train.py': 'changed in the linked worktree\n' });
+    const dirty = await runJson(['commit', '-m', 'v2', '--allow-empty'], { cwd: wt });
+    expect(dirty.json.commit.code).toMatchObject({ commit: head, dirty: true });
   });
 });
