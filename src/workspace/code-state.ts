@@ -12,6 +12,8 @@ import git from 'isomorphic-git';
 import type { CodeState, Person } from '../model/commit.js';
 import { MlstoreError } from '../errors.js';
 import { OPEN_TO_READ } from './file-identity.js';
+import { workdirDigest } from './workdir-digest.js';
+import { isSha256Repository, readCodeStateWithGitBinary } from './git-binary.js';
 
 export interface GitInfo {
   dir: string;
@@ -29,6 +31,10 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
   const ownGitdir = gitDirOf(dir);
   if (!fs.existsSync(join(ownGitdir, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
   const { fs: gitFs, gitdir } = linkedWorktree(ownGitdir) ?? { fs, gitdir: ownGitdir };
+  // Untracked files do not make the code dirty (as in `git describe --dirty`), and neither does
+  // mlstore.lock: mlstore rewrites it on every commit, so counting it would make every commit dirty.
+  const lockPath = relative(dir, join(root, LOCK_FILE_NAME)).split(sep).join('/');
+  if (isSha256Repository(gitdir)) return { dir, code: await readCodeStateWithGitBinary(dir, lockPath) };
   let commit: string | null = null;
   try {
     commit = await git.resolveRef({ fs: gitFs, dir, gitdir, ref: 'HEAD' });
@@ -45,9 +51,6 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
       hint: 'Check it with `git status`; the code version of a commit is read from it.',
     });
   }
-  // Untracked files do not make the code dirty (as in `git describe --dirty`), and neither does
-  // mlstore.lock: mlstore rewrites it on every commit, so counting it would make every commit dirty.
-  const lockPath = relative(dir, join(root, LOCK_FILE_NAME)).split(sep).join('/');
   const changed = matrix.filter(
     ([path, head, workdir, stage]) => !(head === 1 && workdir === 1 && stage === 1) && !(head === 0 && stage === 0) && path !== lockPath,
   );
@@ -61,37 +64,6 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
     hash.update('\n');
   }
   return { dir, code: { commit, dirty: true, diff: hash.digest('hex') } };
-}
-
-/**
- * What a changed path holds, as Git sees it: a symlink's target (never followed: a link to
- * /dev/zero or /dev/urandom was read until memory ran out), a regular file's bytes streamed
- * through SHA-256 (opened with O_NONBLOCK, so a FIFO swapped in cannot block), anything else
- * by its kind alone.
- */
-async function workdirDigest(path: string): Promise<string> {
-  try {
-    const st = await fs.promises.lstat(path);
-    if (st.isSymbolicLink()) return `link:${createHash('sha256').update(await fs.promises.readlink(path)).digest('hex')}`;
-    if (!st.isFile()) return 'special';
-    const fh = await fs.promises.open(path, OPEN_TO_READ);
-    try {
-      if (!(await fh.stat()).isFile()) return 'special';
-      const hash = createHash('sha256');
-      const buffer = Buffer.allocUnsafe(1024 * 1024);
-      for (let at = 0; ; ) {
-        const { bytesRead } = await fh.read(buffer, 0, buffer.length, at);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-        at += bytesRead;
-      }
-      return hash.digest('hex');
-    } finally {
-      await fh.close().catch(() => {});
-    }
-  } catch {
-    return 'unreadable';
-  }
 }
 
 /**

@@ -217,4 +217,28 @@ describe('e2e with git', () => {
     const dirty = await runJson(['commit', '-m', 'v2', '--allow-empty'], { cwd: wt });
     expect(dirty.json.commit.code).toMatchObject({ commit: head, dirty: true });
   });
+
+  it('in a SHA-256 Git repository: the 64-hex HEAD and the dirty state, read with the git binary', async (ctx) => {
+    const repo = await newRepo();
+    try {
+      git(repo, 'init', '-q', '-b', 'trunk', '--object-format=sha256');
+    } catch {
+      ctx.skip(); // a git older than 2.29
+    }
+    await writeFiles(repo, { 'train.py': 'v1\n', 'data/x': 'x' });
+    git(repo, 'add', 'train.py');
+    git(repo, '-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-q', '-m', 'one');
+    const head = git(repo, 'rev-parse', 'HEAD');
+    expect(head).toMatch(/^[0-9a-f]{64}$/);
+    expect((await runCli(['add', 'data'], { cwd: repo })).code).toBe(0);
+    const clean = await runJson(['commit', '-m', 'v1'], { cwd: repo });
+    expect(clean.code, clean.stderr).toBe(0); // isomorphic-git failed on the SHA-256 index: IO_ERROR, no commit
+    expect(clean.json.commit.code).toEqual({ commit: head, dirty: false, diff: null });
+    await writeFiles(repo, { 'train.py': 'v2\n' });
+    const dirty = await runJson(['commit', '-m', 'v2', '--allow-empty'], { cwd: repo });
+    expect(dirty.json.commit.code).toMatchObject({ commit: head, dirty: true });
+    await writeFiles(repo, { 'train.py': 'v3\n' });
+    const other = await runJson(['commit', '-m', 'v3', '--allow-empty'], { cwd: repo });
+    expect(other.json.commit.code.diff).not.toBe(dirty.json.commit.code.diff);
+  });
 });
