@@ -46,8 +46,10 @@ const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  * path. Throws BAD_CONFIG naming what is wrong.
  */
 export function parseLocation(url: string, cwd?: string): ParsedLocation {
+  // never echo credentials someone put in the URL (or in its endpoint) into logs
+  const shown = url.replace(/\/\/[^/?#@]*@/g, '//…@').replace(/(%2F%2F)[^/?#&@]*(@|%40)/gi, '$1…$2');
   const bad = (why: string, hint?: string): MlstoreError =>
-    new MlstoreError('BAD_CONFIG', `Invalid storage location ${JSON.stringify(url)}: ${why}`, { details: { url }, hint });
+    new MlstoreError('BAD_CONFIG', `Invalid storage location ${JSON.stringify(shown)}: ${why}`, { details: { url: shown }, hint });
   if (url.trim() === '') throw bad('it is empty');
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme === undefined) {
@@ -97,6 +99,7 @@ export function parseLocation(url: string, cwd?: string): ParsedLocation {
         throw bad(`endpoint ${JSON.stringify(value)} is not a URL`, 'Example: ?endpoint=http://127.0.0.1:9000');
       }
       if (e.protocol !== 'http:' && e.protocol !== 'https:') throw bad('endpoint must be http:// or https://');
+      if (e.username || e.password) throw bad('credentials do not belong in the endpoint', 'Use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile.');
       out.endpoint = value.replace(/\/+$/, '');
     } else if (name === 'region') {
       if (!/^[a-z0-9-]{1,40}$/.test(value)) throw bad(`region ${JSON.stringify(value)} is not a region name`);

@@ -114,6 +114,11 @@ describe('openBackend / parseLocation', () => {
       's3://bkt/p?path-style=yes', 's3://key:secret@bkt/p', 's3://bkt/a//b', 's3://bkt/../x', 'file://host/x']) {
       await expectCode(() => parseLocation(url), 'BAD_CONFIG');
     }
+    // credentials in the URL (or its endpoint) are refused without being echoed into logs
+    for (const url of ['s3://AKIAEXAMPLE:topsecret@bkt/p', 's3://AKIAEXAMPLE:topsecret@Bad_Bucket/p', 's3://bkt/p?endpoint=http://AKIAEXAMPLE:topsecret@host:9000', 's3://bkt/p?endpoint=http%3A%2F%2FAKIAEXAMPLE%3Atopsecret%40host']) {
+      const e = (await expectCode(() => parseLocation(url), 'BAD_CONFIG')) as Error & { details: unknown };
+      expect(`${e.message} ${JSON.stringify(e.details)}`).not.toMatch(/AKIAEXAMPLE|topsecret/);
+    }
   });
 });
 
