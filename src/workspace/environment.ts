@@ -4,14 +4,15 @@
  * architecture and runtime versions are recorded as text. The digest changes exactly when one of
  * the components does, so two data versions built in the same environment share it.
  *
- * A lock file is hashed only if it is a regular file inside its directory, and it is streamed,
+ * A lock file is hashed only if it is (or a symlink leads to) a regular file, and it is streamed,
  * never read whole: the repository may come from someone else, and a `requirements.txt` that is
- * a FIFO (the read blocks forever), a symlink to /dev/zero (the read never ends) or a symlink to
- * a secret elsewhere (its hash would be published with the commit) is left out of the components.
+ * a FIFO (the read blocks forever) or a symlink to /dev/zero (the read never ends) is left out of
+ * the components. Symlinks to regular files elsewhere are followed: a monorepo's shared lock file
+ * is part of the environment.
  */
-import { open, readdir, realpath } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { sha256Stream } from '../core/digest.js';
 import { fromFsError } from '../errors.js';
 import { OPEN_TO_READ } from './file-identity.js';
@@ -55,21 +56,14 @@ export async function captureEnvironment(dirs: readonly string[], system: System
   return { digest: environmentDigest(components), components };
 }
 
-/** SHA-256 of `dir/name` if it is a regular file inside `dir` (a symlink may lead elsewhere in it), else undefined. */
+/** SHA-256 of `dir/name` if it is, or a symlink leads to, a regular file; else undefined. */
 async function hashLockFile(dir: string, name: string): Promise<string | undefined> {
   const path = join(dir, name);
-  let real: string;
-  let inside: string;
-  try {
-    [real, inside] = await Promise.all([realpath(path), realpath(dir)]);
-  } catch {
-    return undefined; // a dangling symlink, or gone since the listing
-  }
-  if (!real.startsWith(inside.endsWith(sep) ? inside : `${inside}${sep}`)) return undefined;
   let fh;
   try {
-    fh = await open(real, OPEN_TO_READ);
+    fh = await open(path, OPEN_TO_READ); // O_NONBLOCK: a FIFO must not block the open
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // a dangling symlink, or gone since the listing
     throw fromFsError(e, path, 'open');
   }
   try {
