@@ -2,7 +2,8 @@
  * The code side of a commit's provenance: the Git HEAD of the working repository (found from
  * the mlstore root upwards), whether tracked code has uncommitted changes, and a digest of those
  * changes so "dirty" is still pinned to exact bytes. Read with isomorphic-git (no git binary
- * needed). Data paths tracked by mlstore are git-ignored, so they never make the code dirty.
+ * needed), except SHA-256 repositories, which it cannot read (git-binary.ts). Data paths tracked
+ * by mlstore are git-ignored, so they never make the code dirty.
  */
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
