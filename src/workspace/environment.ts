@@ -13,9 +13,9 @@
 import { open, readdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { sha256Stream } from '../core/digest.js';
 import { fromFsError } from '../errors.js';
 import { OPEN_TO_READ } from './file-identity.js';
+import { hashHandle } from './hash-file.js';
 import { environmentDigest, type Environment } from '../model/commit.js';
 
 export const LOCK_FILES = [
@@ -68,15 +68,7 @@ async function hashLockFile(dir: string, name: string): Promise<string | undefin
   }
   try {
     if (!(await fh.stat()).isFile()) return undefined;
-    const hash = sha256Stream();
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
-    for (let at = 0; ; ) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, at);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    return hash.digest('hex');
+    return (await hashHandle(fh)).digest;
   } catch (e) {
     throw fromFsError(e, path, 'read');
   } finally {

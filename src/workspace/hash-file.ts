@@ -2,7 +2,7 @@
  * Streams a file through SHA-256 without storing it (status). A file that changes while it is
  * read is FILE_CHANGED: its stat before, after, and as scanned must agree.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { OPEN_TO_READ, type FileIdentity } from './file-identity.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import { sha256Stream } from '../core/digest.js';
@@ -19,25 +19,31 @@ export async function hashFile(path: string, options: { expect?: FileIdentity; s
   try {
     const before = await fh.stat({ bigint: true });
     if (options.expect) assertSame(path, options.expect, before);
-    const hash = sha256Stream();
-    const buf = Buffer.allocUnsafe(BUFFER_BYTES);
-    let size = 0;
-    for (;;) {
-      throwIfAborted(options.signal);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, size);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      size += bytesRead;
-    }
+    const { size, digest } = await hashHandle(fh, options.signal);
     const after = await fh.stat({ bigint: true });
     assertSame(path, before, after);
     if (BigInt(size) !== after.size) throw changed(path);
-    return { size, digest: hash.digest('hex') };
+    return { size, digest };
   } catch (e) {
     throw fromFsError(e, path, 'read');
   } finally {
     await fh.close();
   }
+}
+
+/** Streams an open file from its start through SHA-256, 1 MiB at a time (never whole in memory). */
+export async function hashHandle(fh: FileHandle, signal?: AbortSignal): Promise<{ size: number; digest: string }> {
+  const hash = sha256Stream();
+  const buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  let size = 0;
+  for (;;) {
+    throwIfAborted(signal);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, size);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    size += bytesRead;
+  }
+  return { size, digest: hash.digest('hex') };
 }
 
 export function assertSame(path: string, a: FileIdentity, b: FileIdentity): void {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { OPEN_TO_READ } from './file-identity.js';
+import { hashHandle } from './hash-file.js';
 
 /**
  * What a changed path holds, as Git sees it: a symlink's target (never followed: a link to
@@ -20,15 +21,7 @@ export async function workdirDigest(path: string): Promise<string> {
     const fh = await fs.promises.open(path, OPEN_TO_READ);
     try {
       if (!(await fh.stat()).isFile()) return 'special';
-      const hash = createHash('sha256');
-      const buffer = Buffer.allocUnsafe(1024 * 1024);
-      for (let at = 0; ; ) {
-        const { bytesRead } = await fh.read(buffer, 0, buffer.length, at);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-        at += bytesRead;
-      }
-      return hash.digest('hex');
+      return (await hashHandle(fh)).digest;
     } finally {
       await fh.close().catch(() => {});
     }
