@@ -93,14 +93,12 @@ export class ObjectStore {
    */
   private async heal(ns: Namespace, id: string, key: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     const sig = signal ? { signal } : {};
-    const info = await this.backend.stat(key, sig);
-    if (!info) return; // missing: the put writes it
     let stored: Uint8Array;
     try {
       // bounded like any read: a stored copy over the namespace's limit fails with LIMIT_EXCEEDED
       stored = await this.backend.get(key, { maxBytes: Math.max(bytes.length, ns === 'chunks' ? LIMITS.maxChunkBytes : LIMITS.maxMetaBytes), ...sig });
     } catch (e) {
-      if (isMlstoreError(e, 'MISSING_OBJECT')) return;
+      if (isMlstoreError(e, 'MISSING_OBJECT')) return; // missing: the put writes it
       throw e; // unreadable (permissions, I/O): nothing safe to do with it here
     }
     if (Buffer.from(stored.buffer, stored.byteOffset, stored.length).equals(bytes)) {

@@ -29,9 +29,8 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
   } catch {
     return undefined;
   }
-  const ownGitdir = gitDirOf(dir);
-  if (!fs.existsSync(join(ownGitdir, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
-  const { fs: gitFs, gitdir } = linkedWorktree(ownGitdir) ?? { fs, gitdir: ownGitdir };
+  const { own, fs: gitFs, gitdir } = gitAccess(dir);
+  if (!fs.existsSync(join(own, 'HEAD'))) return undefined; // a `.git` without HEAD is not a Git repository (git says so too)
   // Untracked files do not make the code dirty (as in `git describe --dirty`), and neither does
   // mlstore.lock: mlstore rewrites it on every commit, so counting it would make every commit dirty.
   const lockPath = relative(dir, join(root, LOCK_FILE_NAME)).split(sep).join('/');
@@ -65,6 +64,16 @@ export async function readCodeState(root: string): Promise<GitInfo | undefined> 
     hash.update('\n');
   }
   return { dir, code: { commit, dirty: true, diff: hash.digest('hex') } };
+}
+
+/**
+ * How isomorphic-git reads the repository of the worktree at `dir`: `own` is the worktree's
+ * gitdir, `gitdir` the one to give isomorphic-git (the common one for a linked worktree) and
+ * `fs` the file system to read it through.
+ */
+function gitAccess(dir: string): { own: string; fs: typeof fs; gitdir: string } {
+  const own = gitDirOf(dir);
+  return { own, ...(linkedWorktree(own) ?? { fs, gitdir: own }) };
 }
 
 /**
@@ -124,8 +133,7 @@ function gitDirOf(dir: string): string {
 export async function readGitAuthor(root: string): Promise<Partial<Person>> {
   try {
     const dir = await git.findRoot({ fs, filepath: root });
-    const ownGitdir = gitDirOf(dir);
-    const { fs: gitFs, gitdir } = linkedWorktree(ownGitdir) ?? { fs, gitdir: ownGitdir };
+    const { fs: gitFs, gitdir } = gitAccess(dir);
     const name = (await git.getConfig({ fs: gitFs, dir, gitdir, path: 'user.name' })) as string | undefined;
     const email = (await git.getConfig({ fs: gitFs, dir, gitdir, path: 'user.email' })) as string | undefined;
     return { ...(name ? { name } : {}), ...(email ? { email } : {}) };

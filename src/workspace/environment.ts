@@ -10,12 +10,10 @@
  * the components. Symlinks to regular files elsewhere are followed: a monorepo's shared lock file
  * is part of the environment.
  */
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { fromFsError } from '../errors.js';
-import { OPEN_TO_READ } from './file-identity.js';
-import { hashHandle } from './hash-file.js';
+import { hashRegularFile } from './hash-file.js';
 import { environmentDigest, type Environment } from '../model/commit.js';
 
 export const LOCK_FILES = [
@@ -49,31 +47,11 @@ export async function captureEnvironment(dirs: readonly string[], system: System
     for (const name of await lockFilesIn(dir)) {
       const key = `file:${name}`;
       if (components[key]) continue; // the repository root wins over the Git root
-      const digest = await hashLockFile(dir, name);
+      const digest = await hashRegularFile(join(dir, name));
       if (digest) components[key] = `sha256:${digest}`;
     }
   }
   return { digest: environmentDigest(components), components };
-}
-
-/** SHA-256 of `dir/name` if it is, or a symlink leads to, a regular file; else undefined. */
-async function hashLockFile(dir: string, name: string): Promise<string | undefined> {
-  const path = join(dir, name);
-  let fh;
-  try {
-    fh = await open(path, OPEN_TO_READ); // O_NONBLOCK: a FIFO must not block the open
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // a dangling symlink, or gone since the listing
-    throw fromFsError(e, path, 'open');
-  }
-  try {
-    if (!(await fh.stat()).isFile()) return undefined;
-    return (await hashHandle(fh)).digest;
-  } catch (e) {
-    throw fromFsError(e, path, 'read');
-  } finally {
-    await fh.close().catch(() => {});
-  }
 }
 
 async function lockFilesIn(dir: string): Promise<string[]> {

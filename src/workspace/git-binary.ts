@@ -9,21 +9,15 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MlstoreError } from '../errors.js';
 import type { CodeState } from '../model/commit.js';
 import { workdirDigest } from './workdir-digest.js';
 
-/** Whether the repository whose (common) gitdir is `gitdir` uses SHA-256 object names. */
+/** Whether the repository whose common gitdir (the one holding its config) is `gitdir` uses SHA-256 object names. */
 export function isSha256Repository(gitdir: string): boolean {
-  let common = gitdir;
   try {
-    common = resolve(gitdir, readFileSync(join(gitdir, 'commondir'), 'utf8').trim());
-  } catch {
-    // not a linked worktree: the config is in gitdir itself
-  }
-  try {
-    return /^\s*objectformat\s*=\s*sha256\s*$/im.test(readFileSync(join(common, 'config'), 'utf8'));
+    return /^\s*objectformat\s*=\s*sha256\s*$/im.test(readFileSync(join(gitdir, 'config'), 'utf8'));
   } catch {
     return false;
   }

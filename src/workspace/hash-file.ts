@@ -31,8 +31,31 @@ export async function hashFile(path: string, options: { expect?: FileIdentity; s
   }
 }
 
+/**
+ * SHA-256 of the file at `path` if it is, or a symlink leads to, a regular file; undefined when
+ * it is not (a FIFO, a device, a directory) or does not exist. Opened with O_NONBLOCK, so a FIFO
+ * cannot block the open, and streamed, so a device could not have filled memory either.
+ */
+export async function hashRegularFile(path: string): Promise<string | undefined> {
+  let fh;
+  try {
+    fh = await open(path, OPEN_TO_READ);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromFsError(e, path, 'open');
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return undefined;
+    return (await hashHandle(fh)).digest;
+  } catch (e) {
+    throw fromFsError(e, path, 'read');
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
 /** Streams an open file from its start through SHA-256, 1 MiB at a time (never whole in memory). */
-export async function hashHandle(fh: FileHandle, signal?: AbortSignal): Promise<{ size: number; digest: string }> {
+async function hashHandle(fh: FileHandle, signal?: AbortSignal): Promise<{ size: number; digest: string }> {
   const hash = sha256Stream();
   const buf = Buffer.allocUnsafe(BUFFER_BYTES);
   let size = 0;
