@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomFillSync } from 'node:crypto';
 import { LocalBackend } from '../dist/storage/index.js';
-import { opt } from './args.mjs';
+import { arg, opt } from './args.mjs';
 
 const MIB = opt('mib', 2048);
 const CHUNK = opt('chunk-kib', 1024) * 1024;
 const INFLIGHT = opt('inflight', 8);
-const base = mkdtempSync(join(opt('dir', tmpdir()), 'mlstore-bench-direct-'));
+const base = mkdtempSync(join(arg('dir', tmpdir()), 'mlstore-bench-direct-'));
 const window = new Uint8Array(new SharedArrayBuffer(64 << 20));
 randomFillSync(window);
 const count = Math.floor((MIB * 2 ** 20) / CHUNK);

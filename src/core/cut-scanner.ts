@@ -47,6 +47,11 @@ export class CutScanner {
     return this.p;
   }
 
+  /** The file offset of the next byte to push. */
+  get offset(): number {
+    return this.pos;
+  }
+
   /**
    * @param at where bytes[0] lies in the seeker's memory, when it does (then the WebAssembly loop
    *   runs over it in place)

@@ -4,9 +4,9 @@
  *
  * The file is read into fixed windows of shared memory (blocks of core/shared-arena.ts). Each
  * window goes to two pool threads, in file order: one finds the cuts in it (cut-scanner.ts skips
- * the first min − 32 bytes of every chunk), the other feeds it to the whole-file digest; batches
- * of finished chunks go to a pool thread to be hashed; then the caller's onChunk stores them. A
- * window is reused once every chunk touching it has been stored and the digest has passed it.
+ * the first min − 32 bytes of every chunk) and hashes each chunk as it ends, the other feeds it
+ * to the whole-file digest; each finished chunk goes straight to the caller's onChunk. A window
+ * is reused once every chunk touching it has been stored and the digest has passed it.
  *
  * Worker loading: the worker entry is `chunk-worker.js` next to this module (dist/ after
  * `npm run build`). When this module runs as TypeScript source (vitest), plain Node 20 cannot load
@@ -217,8 +217,6 @@ async function chunkSmall(fh: FileHandle, path: string, size: number, options: C
  * more in messages than they saved (docs/performance.md).
  */
 const WINDOW = 4 * 1024 * 1024;
-/** Hash jobs are flushed at this many bytes, and at the end of each window. */
-const BATCH_BYTES = 4 * 1024 * 1024;
 
 interface Window {
   /** A block of the shared arena (reused across files: fresh memory page-faults). */
@@ -261,8 +259,6 @@ class Ingest {
   private finished = false;
   private allocated = 0;
   private readonly chunks: Array<[string, number]> = [];
-  private batch: PendingChunk[] = [];
-  private batchBytes = 0;
   private readonly tasks = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private waiters: Array<() => void> = [];
@@ -312,7 +308,6 @@ class Ingest {
       }
       while (scans.length > 0) await this.resolveScan(scans[0]!).then(() => scans.shift());
       if (this.cutPosition !== this.size) throw new Error(`the cuts end at ${this.cutPosition}, not at the size ${this.size}`);
-      this.flush();
       while (this.tasks.size > 0) {
         await Promise.race(this.tasks);
         this.check();
@@ -383,12 +378,13 @@ class Ingest {
   }
 
   private async resolveScan(scan: Scan): Promise<void> {
-    for (const cut of ((await scan.cuts) as SessionResult).cuts ?? []) this.emit(cut);
+    const { cuts = [], ids = [] } = (await scan.cuts) as SessionResult;
+    if (ids.length !== cuts.length) throw new Error(`${cuts.length} cuts but ${ids.length} chunk ids`);
+    cuts.forEach((cut, k) => this.emit(cut, ids[k]!));
     const { digest } = (await scan.digest) as SessionResult;
     this.release(scan.win); // the digest thread's reference
     if (digest !== undefined) this.digest = digest;
     this.releasePassed();
-    this.flush();
   }
 
   /** Drops the "open" reference of every window the cuts have passed. */
@@ -402,7 +398,8 @@ class Ingest {
     }
   }
 
-  private emit(cut: number): void {
+  /** A chunk ends at `cut`: its id came with the cut, so it goes straight to onChunk. */
+  private emit(cut: number, id: string): void {
     const a = this.cutPosition;
     if (!(cut > a && cut <= this.size)) throw new Error(`bad cut ${cut} after ${a}`);
     this.cutPosition = cut;
@@ -416,30 +413,11 @@ class Ingest {
       chunk.windows.push(win);
       win.refs++;
     }
-    this.batch.push(chunk);
-    this.batchBytes += chunk.size;
-    if (this.batchBytes >= BATCH_BYTES) this.flush();
-  }
-
-  private flush(): void {
-    if (this.batch.length === 0) return;
-    const batch = this.batch;
-    this.batch = [];
-    this.batchBytes = 0;
-    const task = this.pool
-      .run({ kind: 'hash', chunks: batch.map((c) => c.pieces) })
-      .then(async (ids) => {
-        const settled = await Promise.allSettled(batch.map((c, k) => this.store(c, (ids as string[])[k]!)));
-        for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    const task = this.store(chunk, id)
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+        this.wake();
       })
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          for (const c of batch) for (const w of c.windows.splice(0)) this.release(w);
-          this.failure ??= { error };
-          this.wake();
-        },
-      )
       .finally(() => this.tasks.delete(task));
     this.tasks.add(task);
   }
