@@ -3,10 +3,14 @@
  * Plan first, then act: every local change that would be overwritten or removed is collected
  * and refused together (LOCAL_CHANGES) before a single byte is written, unless `force`.
  * "Local change" means the workspace differs from the commit HEAD points at (the baseline).
+ * With `force` those files are not destroyed: before anything else is touched they are moved to
+ * `.mlstore/discarded/<time>/<path>` (a rename: no copy, no extra space), because their bytes may
+ * exist nowhere else — a file never added, or edited since the last commit.
  */
-import { lstatSync, type Stats } from 'node:fs';
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, lstatSync, type Stats } from 'node:fs';
+import { copyFile, lstat, readdir, readlink, rename, rmdir, symlink, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { STORE_DIR } from '../repository/layout.js';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { FileEntry } from '../model/tree.js';
 import type { Repository } from '../repository/repository.js';
@@ -28,6 +32,11 @@ export interface CheckoutResult {
   removed: string[];
   unchanged: number;
   bytesWritten: number;
+  /**
+   * With `force`: the local changes it overwrote or removed, and the directory (repo-relative,
+   * `.mlstore/discarded/<time>`) they were moved to, where each keeps its path.
+   */
+  discarded?: { dir: string; paths: string[] };
 }
 
 export async function checkoutFiles(
@@ -45,6 +54,7 @@ export async function checkoutFiles(
   const roots = options.paths ?? [...new Set([...tracked, ...topLevel(target)])];
   const current = (await snapshotWorkspace(repo, roots, { mode: 'hash', ...(signal ? { signal } : {}) })).files;
 
+  /** Local changes the checkout would overwrite or remove: refused, or with `force` moved aside. */
   const conflicts: string[] = [];
   const isLocalChange = (path: string, now: FileEntry) => {
     const was = baseline.get(path);
@@ -59,7 +69,7 @@ export async function checkoutFiles(
       unchanged++;
       continue;
     }
-    if (now && isLocalChange(path, now) && !options.force) conflicts.push(path);
+    if (now && isLocalChange(path, now)) conflicts.push(path);
     toWrite.push([path, entry]);
   }
   const toRemove: string[] = [];
@@ -67,7 +77,7 @@ export async function checkoutFiles(
     if (wanted.has(path) || !inScope(path)) continue;
     const trackedBefore = baseline.has(path) || tracked.some((r) => isUnder(path, r));
     if (!trackedBefore) continue;
-    if (isLocalChange(path, now) && !options.force) conflicts.push(path);
+    if (isLocalChange(path, now)) conflicts.push(path);
     toRemove.push(path);
   }
   // A symlink (or a file) where the version needs a directory: refused before anything is written.
@@ -101,12 +111,13 @@ export async function checkoutFiles(
       });
     }
   }
-  if (conflicts.length > 0) {
+  if (conflicts.length > 0 && !options.force) {
     throw new MlstoreError('LOCAL_CHANGES', `checkout would overwrite or remove ${conflicts.length} locally changed file(s): ${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''}`, {
       details: { paths: conflicts },
-      hint: 'Commit them first (`mlstore commit -m …`), or pass --force to discard them.',
+      hint: 'Commit them first (`mlstore commit -m …`), or pass --force to replace them (they are kept in .mlstore/discarded/).',
     });
   }
+  const discarded = conflicts.length > 0 ? await moveAside(repo.root, conflicts) : undefined;
 
   // A file that stands where the version needs a directory goes first (it is tracked and unchanged, or forced).
   for (const path of toRemove.sort().reverse()) {
@@ -133,7 +144,42 @@ export async function checkoutFiles(
     await ensureParentDirs(repo.root, `${dir}/x`);
     await mkdir(toFsPath(repo.root, dir)).catch(() => {});
   }
-  return { written: toWrite.map(([p]) => p), removed: toRemove, unchanged, bytesWritten };
+  return { written: toWrite.map(([p]) => p), removed: toRemove, unchanged, bytesWritten, ...(discarded ? { discarded } : {}) };
+}
+
+/**
+ * Moves files out of the workspace to a new `.mlstore/discarded/<time>/`, each under its own
+ * path. A rename where it can (same file system: instant, no space); a copy, then the unlink,
+ * where the workspace spans file systems. A failure stops the checkout before it writes
+ * anything, and every file is then either still in its place or already moved.
+ */
+async function moveAside(root: string, paths: readonly string[]): Promise<{ dir: string; paths: string[] }> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  let dir = `${STORE_DIR}/discarded/${stamp}`;
+  for (let n = 2; lstatQuiet(toFsPath(root, dir)); n++) dir = `${STORE_DIR}/discarded/${stamp}-${n}`;
+  for (const path of paths) {
+    const from = toFsPath(root, path);
+    const to = toFsPath(root, `${dir}/${path}`);
+    try {
+      await mkdir(dirname(to), { recursive: true });
+      try {
+        await rename(from, to);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+        if ((await lstat(from)).isSymbolicLink()) await symlink(await readlink(from), to);
+        else await copyFile(from, to, constants.COPYFILE_EXCL);
+        await unlink(from);
+      }
+    } catch (e) {
+      const err = fromFsError(e, path, 'move aside');
+      throw new MlstoreError(err.code, err.message, {
+        cause: e,
+        details: { path, dir },
+        hint: `Nothing was written; the local changes moved so far are in ${dir}/.`,
+      });
+    }
+  }
+  return { dir, paths: [...paths] };
 }
 
 function topLevel(tree: FlatTree): string[] {

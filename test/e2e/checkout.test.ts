@@ -48,13 +48,46 @@ describe('e2e checkout', () => {
     expect(await errorCodeOf(['checkout', v1, 'data/a.txt'], { cwd: repo })).toMatchObject({ code: 2, error: 'LOCAL_CHANGES' });
     expect(await readFile(join(repo, 'data/a.txt'), 'utf8')).toBe('edit again\n');
 
-    // --force discards them
+    // --force replaces them, and keeps what it replaced under .mlstore/discarded/<time>/<path>
+    await writeFile(join(repo, 'data/never-added.txt'), 'results I forgot to add\n');
     const forced = await runJson(['checkout', '--force', v1], { cwd: repo });
     expect(forced.code, forced.stderr).toBe(0);
     expect(await readFile(join(repo, 'data/a.txt'), 'utf8')).toBe('v1 a\n');
     await expect(stat(join(repo, 'data/new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(repo, 'data/never-added.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await runJson(['status'], { cwd: repo })).json.clean).toBe(true);
     expect(await workspaceLeftovers(repo)).toEqual([]);
+    const { dir, paths } = forced.json.discarded as { dir: string; paths: string[] };
+    expect(dir).toMatch(/^\.mlstore\/discarded\/\d{4}-\d\d-\d\dT[\d-]+Z$/);
+    expect([...paths].sort()).toEqual(['data/a.txt', 'data/never-added.txt', 'data/new.txt']);
+    expect(await readFile(join(repo, dir, 'data/a.txt'), 'utf8')).toBe('edit again\n');
+    expect(await readFile(join(repo, dir, 'data/new.txt'), 'utf8')).toBe('edited, not committed\n');
+    expect(await readFile(join(repo, dir, 'data/never-added.txt'), 'utf8')).toBe('results I forgot to add\n');
+    // a forced checkout with nothing to replace keeps nothing and says so
+    const again = await runJson(['checkout', '--force', 'main'], { cwd: repo });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json.discarded).toBeUndefined();
+    // the human output names where they went
+    await writeFile(join(repo, 'data/a.txt'), 'one more edit\n');
+    const text = await runCli(['checkout', '--force', v1], { cwd: repo });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/kept 1 local change\(s\) it replaced or removed in \.mlstore\/discarded\/\S+\//i);
+  });
+
+  it('--force writes nothing when it cannot keep the local changes it would replace', async () => {
+    const repo = await newRepo();
+    await writeFiles(repo, { 'data/a.txt': 'v1 a\n', 'data/b.txt': 'v1 b\n' });
+    const v1 = await commitAll(repo, 'v1');
+    await writeFiles(repo, { 'data/a.txt': 'v2 a\n', 'data/b.txt': 'v2 b\n' });
+    await commitAll(repo, 'v2');
+    await writeFiles(repo, { 'data/a.txt': 'edit a\n', 'data/b.txt': 'edit b\n' });
+    await writeFile(join(repo, '.mlstore/discarded'), 'a file where the directory goes\n');
+    const before = await snapshotTree(repo);
+    const r = await runJson(['checkout', '--force', v1], { cwd: repo });
+    expect(r).toMatchObject({ code: 3, json: { ok: false, error: { code: 'IO_ERROR' } } });
+    expect(r.json.error.message).toMatch(/move aside data\/a\.txt/);
+    expect(await snapshotTree(repo)).toEqual(before);
+    expect((await readFile(join(repo, '.mlstore/HEAD'), 'utf8')).trim()).toBe('ref: refs/heads/main');
   });
 
   it('removes tracked files the version does not have, keeps untracked ones, and cleans emptied directories', async () => {

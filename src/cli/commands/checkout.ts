@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { verifyOption } from './verify-option.js';
-import { formatBytes, shortId } from '../format.js';
+import { formatBytes, shortId, showPath } from '../format.js';
+import type { CheckoutSummary } from '../../api/checkout.js';
 
 export function registerCheckout(program: Command, io: CliIo): void {
   program
@@ -10,7 +11,7 @@ export function registerCheckout(program: Command, io: CliIo): void {
     .description('put the exact files of a version into the workspace (every chunk verified)')
     .argument('[rev]', 'branch, tag or commit (default: the commit in mlstore.lock)')
     .argument('[paths...]', 'only these files or directories')
-    .option('-f, --force', 'overwrite or remove local changes')
+    .option('-f, --force', 'replace or remove local changes (they are kept in .mlstore/discarded/)')
     .option('--verify', 'refuse the version unless it passes `mlstore verify` (signatures, trust, policy) — checked before any file is written')
     .option('--policy <file>', 'policy for --verify (default: one trusted signature)')
     .option('--trust-file <file>', 'trust file for --verify (default $MLSTORE_TRUST_FILE or ./mlstore-trust.json)')
@@ -20,9 +21,11 @@ export function registerCheckout(program: Command, io: CliIo): void {
     .addHelpText(
       'after',
       `
-Refuses to overwrite or delete files changed since the last commit unless --force. Files are
-written to a temporary file and renamed into place, so an interrupted checkout leaves no
-half-written files. Tracked files that the version does not have are removed.
+Refuses to overwrite or delete files changed since the last commit unless --force. With
+--force those files are not destroyed: they are moved to .mlstore/discarded/<time>/<path> first
+(a rename, no copy), since their bytes may exist nowhere else. Files are written to a temporary
+file and renamed into place, so an interrupted checkout leaves no half-written files. Tracked
+files that the version does not have are removed.
 
 Examples:
   mlstore checkout dataset-v1
@@ -37,5 +40,12 @@ Examples:
       if (g.json) return printJson(io, { ok: true, ...r });
       if (g.quiet) return;
       println(io, `Checked out ${shortId(r.id)}: ${r.written.length} file(s) written (${formatBytes(r.bytesWritten)}), ${r.removed.length} removed, ${r.unchanged} unchanged.`);
+      printDiscarded(io, r.discarded);
     });
+}
+
+/** Where a forced checkout (or pull) kept the local changes it replaced or removed. */
+export function printDiscarded(io: CliIo, discarded: CheckoutSummary['discarded']): void {
+  if (!discarded) return;
+  println(io, `Kept ${discarded.paths.length} local change(s) it replaced or removed in ${showPath(discarded.dir)}/ (each under its own path): move them back, or delete the directory once you no longer need them.`);
 }

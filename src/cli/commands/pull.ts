@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type CliIo, printJson, println } from '../io.js';
+import { printDiscarded } from './checkout.js';
 import { apiBase, globals, JSON_HELP } from './shared.js';
 import { verifyOption } from './verify-option.js';
 import { formatBytes, shortId } from '../format.js';
@@ -49,5 +50,6 @@ Examples:
       if (r.local && r.local.status !== 'up-to-date') println(io, `  ${shortRef(r.local.ref)}: ${r.local.status}${r.local.old ? ` from ${shortId(r.local.old)}` : ''}`);
       const c = r.checkout;
       println(io, `  ${c.written.length} file(s) written (${formatBytes(c.bytesWritten)}), ${c.removed.length} removed, ${c.unchanged} unchanged.`);
+      printDiscarded(io, c.discarded);
     });
 }
