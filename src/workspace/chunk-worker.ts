@@ -1,7 +1,8 @@
 /**
- * The work a chunk-pool thread does: find the cuts in the next window of a file, feed the next
- * window to the whole-file SHA-256, or SHA-256 a batch of chunks. Bytes arrive as
- * SharedArrayBuffer views, so nothing is copied in either direction.
+ * The work a chunk-pool thread does: find the cuts in the next window of a file and hash the
+ * chunks they end, feed the next window to the whole-file SHA-256, or SHA-256 a batch of buffers
+ * (pool-hash.ts: what checkout reads). Bytes arrive as SharedArrayBuffer views, so nothing is
+ * copied in either direction.
  *
  * The first two are sequential per file (cut-scanner.ts skips the first min − 32 bytes of each
  * chunk, so the cuts are one chain; a hash is one chain anyway), so each is a session: its state
