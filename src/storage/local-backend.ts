@@ -55,7 +55,7 @@ import { PackStore } from './local-pack-store.js';
 import { LocalBatches } from './local-batches.js';
 import { DIRECT_MIN, DirectWriter } from './direct-writer.js';
 import { cleanTmpDir, tmpPrefix, type StoreOwner } from './local-tmp.js';
-import { readLooseFile, unreadable, versionToken, writeSmallFileSync } from './local-files.js';
+import { readLooseFile, unreadable, versionToken, writeSmallFileSync, writeLargeFile } from './local-files.js';
 
 /** The subset of `node:fs/promises` the backend uses; inject a wrapper to simulate faults. */
 export type LocalFs = Pick<typeof nodeFs, 'open' | 'rename' | 'mkdir' | 'stat' | 'readdir' | 'unlink' | 'link'>;
@@ -460,6 +460,10 @@ export class LocalBackend implements Backend, PackedPlaces {
       } catch (e) {
         throw sync && errno(e) !== 'ENOSPC' ? this.#sync.fail(e, tmp) : fromFsError(e, tmp, 'write');
       }
+    }
+    if (!sync && this.#realFs) {
+      await writeLargeFile(tmp, bytes, (dir) => this.#dirs.ensureSync(dir));
+      return tmp;
     }
     let fh: nodeFs.FileHandle;
     try {

@@ -1,10 +1,10 @@
 /**
  * File-level reads and writes of LocalBackend's loose objects, apart from the backend's
  * bookkeeping (staging, batches, packs): reading one object file whole, checked against its
- * size and the caller's limit, and writing one small temp file with synchronous calls.
+ * size and the caller's limit, and writing one temp file with as few pool round trips as it can.
  */
 import type * as nodeFs from 'node:fs/promises';
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { GetOptions, Versioned } from './backend.js';
@@ -70,18 +70,7 @@ export async function readLooseFile(
  * (through `ensureDirSync`) only when the first create says it is missing.
  */
 export function writeSmallFileSync(tmp: string, bytes: Uint8Array, ensureDirSync: (dir: string) => void): void {
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-  } catch (e) {
-    if (errno(e) !== 'ENOENT') throw fromFsError(e, tmp, 'create');
-    ensureDirSync(dirname(tmp));
-    try {
-      fd = openSync(tmp, 'wx', 0o644);
-    } catch (e2) {
-      throw fromFsError(e2, tmp, 'create');
-    }
-  }
+  const fd = createSync(tmp, ensureDirSync);
   try {
     for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
   } catch (e) {
@@ -94,6 +83,48 @@ export function writeSmallFileSync(tmp: string, bytes: Uint8Array, ensureDirSync
     throw fromFsError(e, tmp, 'write');
   }
   closeSync(fd);
+}
+
+/** Pieces of a large write: single writes of a whole 1–4 MiB chunk cost 0.8 s more system time per 2 GiB here (docs/performance.md). */
+const WRITE_PIECE = 512 * 1024;
+
+/**
+ * A large unsynced temp file: the bytes are written on the libuv pool (copying them into the
+ * page cache can take milliseconds), the create and the close synchronously (as pool requests
+ * they were two more round trips per chunk, each with a thread wake-up).
+ */
+export async function writeLargeFile(tmp: string, bytes: Uint8Array, ensureDirSync: (dir: string) => void): Promise<void> {
+  const fd = createSync(tmp, ensureDirSync);
+  try {
+    for (let done = 0; done < bytes.length; ) {
+      const n = Math.min(WRITE_PIECE, bytes.length - done);
+      done += await new Promise<number>((resolve, reject) => write(fd, bytes, done, n, done, (e, w) => (e ? reject(e) : resolve(w))));
+    }
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw fromFsError(e, tmp, 'write');
+  }
+  closeSync(fd);
+}
+
+/** Creates a new file (O_EXCL), creating its directory only when the first try says it is missing. */
+function createSync(tmp: string, ensureDirSync: (dir: string) => void): number {
+  try {
+    return openSync(tmp, 'wx', 0o644);
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw fromFsError(e, tmp, 'create');
+    ensureDirSync(dirname(tmp));
+    try {
+      return openSync(tmp, 'wx', 0o644);
+    } catch (e2) {
+      throw fromFsError(e2, tmp, 'create');
+    }
+  }
 }
 
 /** The compare-and-swap version of a file: every CAS write renames a new inode into place. */
