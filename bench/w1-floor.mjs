@@ -7,14 +7,14 @@
 //   openssl          openssl dgst -sha256 (the baseline)
 //   dd-direct        dd oflag=direct of the file + sync -f: writing its bytes durably, no hashing
 //   chunk            chunkFile with a no-op onChunk: both SHA-256 passes and the cuts, no store
-//   chunk+loose      chunkFile, each chunk its own O_DIRECT file (tail through the page cache,
-//                    as LocalBackend's direct writer does), one sync -f: the store's I/O, without
-//                    its bookkeeping, renames and batches
+//   chunk+loose      chunkFile, each chunk its own O_DIRECT file (synchronous create and close,
+//                    tail through the page cache, as LocalBackend's direct writer does), one
+//                    sync -f: the store's I/O, without its bookkeeping, renames and batches
 //   chunk+pack       chunkFile, every chunk appended to one file with O_DIRECT from 8 aligned
 //                    4 MiB slots, one fdatasync: the one-pack layout the store does not have
 //   mlstore add      the CLI (init first, not timed), default and with MLSTORE_DIRECT_IO=1
 import { execFileSync, spawnSync } from 'node:child_process';
-import { constants, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync, statSync, write, writeSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -47,15 +47,15 @@ if (variant) {
         try {
           const path = join(out, String(n++));
           const whole = bytes.length - (bytes.length % 4096);
-          const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o644);
+          const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o644);
           sharedArena().copy(slot.subarray(0, whole), bytes.subarray(0, whole));
-          await fh.write(slot, 0, whole, 0);
+          await new Promise((resolve, reject) => write(fd, slot, 0, whole, 0, (e) => (e ? reject(e) : resolve())));
           if (whole < bytes.length) {
-            const tail = await open(path, constants.O_WRONLY);
-            await tail.write(bytes, whole, bytes.length - whole, whole);
-            await tail.close();
+            const tail = openSync(path, constants.O_WRONLY);
+            writeSync(tail, bytes, whole, bytes.length - whole, whole);
+            closeSync(tail);
           }
-          await fh.close();
+          closeSync(fd);
         } finally {
           slots.push(slot);
           waiting.shift()?.();
