@@ -505,7 +505,7 @@ export class LocalBackend implements Backend, PackedPlaces {
       const bytes = this.#packs.read(key, options);
       if (bytes) return { bytes, version: '' };
     }
-    return readLooseFile(this.#fs, key, path, this.#batches.staged.get(path), options, versioned, this.location);
+    return readLooseFile(this.#realFs ? undefined : this.#fs, key, path, this.#batches.staged.get(path), options, versioned, this.location);
   }
 
   async #versionOf(path: string): Promise<string | null> {

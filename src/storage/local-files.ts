@@ -4,7 +4,7 @@
  * size and the caller's limit, and writing one temp file with as few pool round trips as it can.
  */
 import type * as nodeFs from 'node:fs/promises';
-import { closeSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, unlinkSync, write, writeSync, type BigIntStats } from 'node:fs';
 import { dirname } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { GetOptions, Versioned } from './backend.js';
@@ -15,9 +15,13 @@ type OpenFs = Pick<typeof nodeFs, 'open'>;
  * Reads the object file at `path` (or first at `staged`, its temp file while its batch has not
  * been renamed into place). Undefined when there is no such file; UNREADABLE_OBJECT when it
  * exists but cannot be read or shrinks meanwhile; LIMIT_EXCEEDED above `options.maxBytes`.
+ * With `fs` undefined (Node's own file system) the open, fstat and close are synchronous and
+ * only the reads go to the libuv pool: as pool requests they were three more round trips per
+ * object, each with a thread wake-up (docs/performance.md); an injected `fs` (tests) is used
+ * through its promises.
  */
 export async function readLooseFile(
-  fs: OpenFs,
+  fs: OpenFs | undefined,
   key: string,
   path: string,
   staged: string | undefined,
@@ -25,10 +29,12 @@ export async function readLooseFile(
   versioned: boolean,
   location: string,
 ): Promise<Versioned | undefined> {
-  let fh: nodeFs.FileHandle;
+  let file: ObjectFile;
   for (let real = staged ?? path; ; real = path) {
     try {
-      fh = await fs.open(real, 'r');
+      // O_NONBLOCK: a FIFO planted at an object's path (a shared directory remote) must not block
+      // the synchronous open; it then reads as no object, as a directory does.
+      file = fs ? handleFile(await fs.open(real, 'r')) : fdFile(openSync(real, constants.O_RDONLY | constants.O_NONBLOCK));
       break;
     } catch (e) {
       if (real !== path && errno(e) === 'ENOENT') continue; // its batch renamed it meanwhile
@@ -37,7 +43,7 @@ export async function readLooseFile(
     }
   }
   try {
-    const st = await fh.stat({ bigint: true });
+    const st = await file.stat();
     if (!st.isFile()) return undefined;
     const size = Number(st.size);
     if (options.maxBytes !== undefined && size > options.maxBytes) {
@@ -50,9 +56,9 @@ export async function readLooseFile(
     let off = 0;
     while (off < size) {
       throwIfAborted(options.signal);
-      const { bytesRead } = await fh.read(bytes, off, Math.min(size - off, 1 << 24), off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
+      const n = await file.read(bytes, off, Math.min(size - off, 1 << 24), off);
+      if (n === 0) break;
+      off += n;
     }
     if (off !== size) throw new MlstoreError('UNREADABLE_OBJECT', `${key} shrank while being read`, { details: { key, path } });
     return { bytes, version: versioned ? versionToken(st) : '' };
@@ -60,8 +66,38 @@ export async function readLooseFile(
     if (e instanceof MlstoreError) throw e;
     throw unreadable(e, key, path);
   } finally {
-    await fh.close().catch(() => {});
+    await file.close();
   }
+}
+
+/** An open object file, through a FileHandle or a plain descriptor. */
+interface ObjectFile {
+  stat(): Promise<BigIntStats>;
+  read(into: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Never throws: a failed close of a file only read from loses nothing. */
+  close(): Promise<void>;
+}
+
+function handleFile(fh: nodeFs.FileHandle): ObjectFile {
+  return {
+    stat: () => fh.stat({ bigint: true }),
+    read: async (into, offset, length, position) => (await fh.read(into, offset, length, position)).bytesRead,
+    close: () => fh.close().catch(() => {}),
+  };
+}
+
+function fdFile(fd: number): ObjectFile {
+  return {
+    stat: async () => fstatSync(fd, { bigint: true }),
+    read: (into, offset, length, position) => new Promise((resolve, reject) => read(fd, into, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
+    close: async () => {
+      try {
+        closeSync(fd);
+      } catch {
+        // the descriptor is released all the same
+      }
+    },
+  };
 }
 
 /**

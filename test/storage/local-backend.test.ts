@@ -2,7 +2,7 @@
  * Local-directory faults the contract suite cannot express: SIGKILL mid-write, a full disk, a
  * failing fsync, unreadable files, tmp/ clean-up.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as nodeFs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -203,6 +203,21 @@ describe('LocalBackend faults', () => {
     } finally {
       await chmod(path, 0o644);
     }
+  });
+
+  it('a FIFO or a directory at an object path reads as no object, at once (the open never blocks)', async () => {
+    const root = join(work, 'fifo');
+    const b = new LocalBackend(root);
+    await b.put('objects/real', new Uint8Array([7]));
+    await b.flush();
+    await mkdir(join(root, 'objects'), { recursive: true });
+    execFileSync('mkfifo', [join(root, 'objects', 'pipe')]);
+    await mkdir(join(root, 'objects', 'dir'));
+    const t = Date.now();
+    await expectCode(b.get('objects/pipe'), 'MISSING_OBJECT');
+    await expectCode(b.get('objects/dir'), 'MISSING_OBJECT');
+    expect(Date.now() - t).toBeLessThan(5000);
+    expect([...(await b.get('objects/real'))]).toEqual([7]);
   });
 
   it('reserves tmp/ and cleans only old leftovers there', async () => {
