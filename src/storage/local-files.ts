@@ -107,18 +107,14 @@ function fdFile(fd: number): ObjectFile {
  */
 export function writeSmallFileSync(tmp: string, bytes: Uint8Array, ensureDirSync: (dir: string) => void): void {
   const fd = createSync(tmp, ensureDirSync);
+  const closed = { done: false };
   try {
     for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+    closeChecked(fd, closed);
   } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    abandon(fd, closed, tmp);
     throw fromFsError(e, tmp, 'write');
   }
-  closeSync(fd);
 }
 
 /** Pieces of a large write: single writes of a whole 1–4 MiB chunk cost 0.8 s more system time per 2 GiB here (docs/performance.md). */
@@ -131,21 +127,44 @@ const WRITE_PIECE = 512 * 1024;
  */
 export async function writeLargeFile(tmp: string, bytes: Uint8Array, ensureDirSync: (dir: string) => void): Promise<void> {
   const fd = createSync(tmp, ensureDirSync);
+  const closed = { done: false };
   try {
     for (let done = 0; done < bytes.length; ) {
       const n = Math.min(WRITE_PIECE, bytes.length - done);
       done += await new Promise<number>((resolve, reject) => write(fd, bytes, done, n, done, (e, w) => (e ? reject(e) : resolve(w))));
     }
+    closeChecked(fd, closed);
   } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    abandon(fd, closed, tmp);
     throw fromFsError(e, tmp, 'write');
   }
+}
+
+/**
+ * Closes a file just written; a failing close is a failed write (network file systems report
+ * write errors there). `closed` is set first: the descriptor is released even when close fails,
+ * and closing it again could close another file that reused the number meanwhile.
+ */
+function closeChecked(fd: number, closed: { done: boolean }): void {
+  closed.done = true;
   closeSync(fd);
+}
+
+/** After a failed write: closes the descriptor unless already done, removes the temp file. */
+function abandon(fd: number, closed: { done: boolean }, tmp: string): void {
+  if (!closed.done) {
+    closed.done = true;
+    try {
+      closeSync(fd);
+    } catch {
+      // released all the same
+    }
+  }
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // already gone
+  }
 }
 
 /** Creates a new file (O_EXCL), creating its directory only when the first try says it is missing. */
