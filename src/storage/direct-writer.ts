@@ -26,7 +26,8 @@
  * writes. Where O_DIRECT is refused (some FUSE and network file systems, tmpfs before Linux 6.6),
  * or the probe write fails, `write` returns false and the caller writes through the page cache.
  */
-import { closeSync, constants, fsync, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs';
+import { abandon, closeChecked, fsyncAsync, writeAt } from './local-files.js';
 import { sharedArena } from '../core/shared-arena.js';
 
 /** Objects at least this large are written directly: the chunks of large files (min 256 KiB by default), not metadata. */
@@ -79,7 +80,7 @@ export class DirectWriter {
       if (errno(e) === 'EINVAL') return this.#disable();
       throw e;
     }
-    let fdOpen = true;
+    const closed = { done: false };
     const slot = await this.#takeSlot();
     try {
       const whole = bytes.length - (bytes.length % probe.block);
@@ -104,29 +105,17 @@ export class DirectWriter {
             if (written <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
             off += written;
           }
-          if (sync) await syncFd(tail); // one inode: either descriptor syncs all of its data
+          if (sync) await fsyncAsync(tail); // one inode: either descriptor syncs all of its data
         } finally {
           closeSync(tail);
         }
       } else if (sync) {
-        await syncFd(fd);
+        await fsyncAsync(fd);
       }
-      fdOpen = false; // even a failing close releases the number, which another open may reuse at once
-      closeSync(fd);
+      closeChecked(fd, closed);
       return true;
     } catch (e) {
-      if (fdOpen) {
-        try {
-          closeSync(fd);
-        } catch {
-          // the number is released all the same
-        }
-      }
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
-      }
+      abandon(fd, closed, path);
       // a file system that accepted the probe but refuses this write: write through the cache
       if (errno(e) === 'EINVAL') return this.#disable();
       throw e;
@@ -208,14 +197,6 @@ export class DirectWriter {
   }
 }
 
-/** A positional write on the libuv pool (FileHandle would need an async open). */
-function writeAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, buffer, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))));
-}
-
-function syncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
-}
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;

@@ -4,7 +4,7 @@
  * size and the caller's limit, and writing one temp file with as few pool round trips as it can.
  */
 import type * as nodeFs from 'node:fs/promises';
-import { closeSync, constants, fstatSync, openSync, read, unlinkSync, write, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, openSync, read, unlinkSync, write, writeSync, type BigIntStats } from 'node:fs';
 import { dirname } from 'node:path';
 import { MlstoreError, fromFsError, throwIfAborted } from '../errors.js';
 import type { GetOptions, Versioned } from './backend.js';
@@ -131,7 +131,7 @@ export async function writeLargeFile(tmp: string, bytes: Uint8Array, ensureDirSy
   try {
     for (let done = 0; done < bytes.length; ) {
       const n = Math.min(WRITE_PIECE, bytes.length - done);
-      done += await new Promise<number>((resolve, reject) => write(fd, bytes, done, n, done, (e, w) => (e ? reject(e) : resolve(w))));
+      done += await writeAt(fd, bytes, done, n, done);
     }
     closeChecked(fd, closed);
   } catch (e) {
@@ -145,13 +145,13 @@ export async function writeLargeFile(tmp: string, bytes: Uint8Array, ensureDirSy
  * write errors there). `closed` is set first: the descriptor is released even when close fails,
  * and closing it again could close another file that reused the number meanwhile.
  */
-function closeChecked(fd: number, closed: { done: boolean }): void {
+export function closeChecked(fd: number, closed: { done: boolean }): void {
   closed.done = true;
   closeSync(fd);
 }
 
 /** After a failed write: closes the descriptor unless already done, removes the temp file. */
-function abandon(fd: number, closed: { done: boolean }, tmp: string): void {
+export function abandon(fd: number, closed: { done: boolean }, tmp: string): void {
   if (!closed.done) {
     closed.done = true;
     try {
@@ -180,6 +180,16 @@ function createSync(tmp: string, ensureDirSync: (dir: string) => void): number {
       throw fromFsError(e2, tmp, 'create');
     }
   }
+}
+
+/** A positional write on the libuv pool, for a descriptor opened synchronously (FileHandle needs an async open). */
+export function writeAt(fd: number, bytes: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, bytes, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))));
+}
+
+/** fsync on the libuv pool. */
+export function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
 /** The compare-and-swap version of a file: every CAS write renames a new inode into place. */

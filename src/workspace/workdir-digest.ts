@@ -3,7 +3,7 @@
  * (code-state.ts, git-binary.ts).
  */
 import { lstat, readlink } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/digest.js';
 import { hashRegularFile } from './hash-file.js';
 
 /**
@@ -14,7 +14,7 @@ import { hashRegularFile } from './hash-file.js';
 export async function workdirDigest(path: string): Promise<string> {
   try {
     const st = await lstat(path);
-    if (st.isSymbolicLink()) return `link:${createHash('sha256').update(await readlink(path)).digest('hex')}`;
+    if (st.isSymbolicLink()) return `link:${sha256Hex(await readlink(path))}`;
     if (!st.isFile()) return 'special';
     return (await hashRegularFile(path)) ?? 'special';
   } catch {
